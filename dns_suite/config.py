@@ -1,0 +1,396 @@
+"""Service configuration: TOML files (tomllib) loaded into frozen dataclasses.
+
+How it works: every service has a frozen, slotted, keyword-only dataclass that describes its
+table in the TOML file. :func:`load_section` walks the dataclass fields and their type hints and
+converts the parsed TOML value of each key:
+
+=====================  ===============================================
+type hint              TOML value
+=====================  ===============================================
+``str``                string
+``int``                integer (not a boolean)
+``float``              float or integer
+``bool``               boolean
+``tuple[X, ...]``      array, each item converted as ``X``
+a dataclass            table, loaded recursively
+``tuple[DC, ...]``     array of tables (``[[section.key]]``)
+``X | None``           as ``X``; ``None`` only as a default (TOML has no null)
+=====================  ===============================================
+
+Unknown keys, wrongly typed values, missing required keys and values out of range raise
+:class:`~dns_suite.errors.ConfigError` naming the file, the dotted key (``authoritative.zones[1].file``)
+and the reason. Range checks are declared per field in ``metadata={"check": fn}``, where ``fn(value)``
+returns ``None`` when the value is acceptable and a reason otherwise.
+
+A single TOML file may hold the tables of several services (``[authoritative]``, ``[resolver]``,
+``[acme]``); each service loads its own table and ignores the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import math
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from dns_suite.errors import ConfigError
+
+__all__ = [
+    "AuthoritativeConfig",
+    "SERVICE_TABLES",
+    "ZoneConfig",
+    "load_authoritative_config",
+    "load_section",
+    "parse_listen",
+    "read_toml",
+]
+
+T = TypeVar("T")
+
+Check = Callable[[Any], "str | None"]
+"""A range check: returns ``None`` for an acceptable value, else the reason it is not."""
+
+SERVICE_TABLES = ("authoritative", "resolver", "acme")
+"""Top-level tables a config file may hold; any other top-level key is an error."""
+
+
+# --------------------------------------------------------------------------- listen addresses
+
+
+_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+)):(?P<port>[0-9]{1,5})$")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """Split a listen address into an IP address and a port.
+
+    Args:
+        text (str): ``"ADDR:PORT"`` with an IPv4 address, or ``"[ADDR]:PORT"`` with an IPv6
+            address, e.g. ``"127.0.0.1:5300"`` or ``"[::1]:53"``. Port 0 asks the system for a
+            free port.
+
+    Returns:
+        tuple[str, int]: The address in its canonical text form (``"::1"``) and the port (0..65535).
+
+    Raises:
+        ValueError: The text is not of that form, the address is not an IP address of the
+            family its brackets imply, or the port is out of range.
+    """
+    match = _LISTEN_RE.match(text)
+    if match is None:
+        raise ValueError(f"expected ADDR:PORT or [IPV6]:PORT, got {text!r}")
+    v6, v4 = match["v6"], match["v4"]
+    try:
+        address = ipaddress.IPv6Address(v6) if v6 is not None else ipaddress.IPv4Address(v4)
+    except ValueError:
+        family = "IPv6" if v6 is not None else "IPv4"
+        raise ValueError(f"{v6 or v4!r} is not an {family} address (in {text!r})") from None
+    port = int(match["port"])
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range 0..65535 (in {text!r})")
+    return str(address), port
+
+
+# --------------------------------------------------------------------------- range checks
+
+
+def at_least(low: int | float) -> Check:
+    """Return a check that accepts numbers ``>= low``."""
+
+    def check(value: int | float) -> str | None:
+        return None if value >= low else f"must be at least {low}, got {value}"
+
+    return check
+
+
+def between(low: int, high: int) -> Check:
+    """Return a check that accepts numbers in ``low..high`` inclusive."""
+
+    def check(value: int) -> str | None:
+        return None if low <= value <= high else f"must be in {low}..{high}, got {value}"
+
+    return check
+
+
+def positive_seconds(value: float) -> str | None:
+    """Accept a finite duration in seconds greater than 0."""
+    if math.isfinite(value) and value > 0:
+        return None
+    return f"must be a finite number of seconds > 0, got {value}"
+
+
+def non_empty(value: str | tuple) -> str | None:
+    """Accept a non-empty string or tuple."""
+    return None if value else "must not be empty"
+
+
+def listen_addresses(value: tuple[str, ...]) -> str | None:
+    """Accept a non-empty tuple of addresses that :func:`parse_listen` can read."""
+    if not value:
+        return "must hold at least one address"
+    for index, text in enumerate(value):
+        try:
+            parse_listen(text)
+        except ValueError as exc:
+            return f"item {index}: {exc}"
+    return None
+
+
+def _origin_key(origin: str) -> str:
+    return origin.lower().rstrip(".") + "."
+
+
+def unique_origins(zones: tuple[ZoneConfig, ...]) -> str | None:
+    """Accept zones whose origins differ (compared case-insensitively, trailing dot optional)."""
+    seen: dict[str, int] = {}
+    for index, zone in enumerate(zones):
+        key = _origin_key(zone.origin)
+        if key in seen:
+            return f"origin {zone.origin!r} appears twice (items {seen[key]} and {index})"
+        seen[key] = index
+    return None
+
+
+def _field(default: Any = dataclasses.MISSING, *, check: Check | None = None) -> Any:
+    """Declare a config field with an optional default and range check."""
+    metadata = {"check": check} if check is not None else {}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+# --------------------------------------------------------------------------- service shapes
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneConfig:
+    """One zone served from a zone file.
+
+    Attributes:
+        origin (str): The zone's apex, e.g. ``"example.test."``.
+        file (str): Path of the zone file (RFC 1035 §5). Relative paths in a config file are
+            resolved against that file's folder by :func:`load_authoritative_config`.
+    """
+
+    origin: str = _field(check=non_empty)
+    file: str = _field(check=non_empty)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AuthoritativeConfig:
+    """The ``[authoritative]`` table: the authoritative service.
+
+    Attributes:
+        listen (tuple[str, ...]): UDP and TCP listen addresses, ``"ADDR:PORT"`` or ``"[V6]:PORT"``.
+        zones (tuple[ZoneConfig, ...]): Zones served, from ``[[authoritative.zones]]``.
+        workers (int): UDP worker processes sharing each port with SO_REUSEPORT (>= 1; 1 means
+            everything runs in the control process).
+        allow_generate (bool): Whether zone files may use ``$GENERATE``.
+        udp_payload_size (int): EDNS UDP payload size we advertise and cap answers at, in octets
+            (512..4096; RFC 6891 §6.2.5, 1232 per DNS Flag Day 2020).
+        nsid (str | None): NSID option value returned to queries asking for it (RFC 5001), or
+            ``None`` to not answer NSID.
+        identity (str | None): Answer for ``id.server``/``hostname.bind`` CH TXT, or ``None`` to refuse.
+        version (str | None): Answer for ``version.server``/``version.bind`` CH TXT, or ``None`` to refuse.
+        prerender_max_entries (int): Bound on the pre-rendered answer table, in entries (>= 0;
+            0 disables it).
+        tcp_idle_timeout (float): Seconds a TCP connection may stay idle before we close it
+            (RFC 7766 §6.2.3).
+        tcp_max_connections (int): Concurrent TCP connections accepted (>= 1).
+    """
+
+    listen: tuple[str, ...] = _field(("127.0.0.1:5300",), check=listen_addresses)
+    zones: tuple[ZoneConfig, ...] = _field((), check=unique_origins)
+    workers: int = _field(1, check=at_least(1))
+    allow_generate: bool = True
+    udp_payload_size: int = _field(1232, check=between(512, 4096))
+    nsid: str | None = None
+    identity: str | None = None
+    version: str | None = None
+    prerender_max_entries: int = _field(100000, check=at_least(0))
+    tcp_idle_timeout: float = _field(10.0, check=positive_seconds)
+    tcp_max_connections: int = _field(256, check=at_least(1))
+
+
+# --------------------------------------------------------------------------- the generic loader
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _describe(value: Any) -> str:
+    """Name a parsed TOML value's type for an error message, with a short excerpt."""
+    names = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}
+    kind = names.get(type(value), type(value).__name__)
+    if isinstance(value, (list, dict)):
+        return kind
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _convert_scalar(value: Any, hint: type, *, file: str, key: str) -> Any:
+    """Convert a str, int, float or bool value; bools are never numbers here."""
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is hint:
+        return value
+    article = "an" if hint is int else "a"
+    wanted = {str: "string", int: "integer", float: "float", bool: "boolean"}[hint]
+    raise ConfigError(file, key, f"expected {article} {wanted}, got {_describe(value)}")
+
+
+def _convert_tuple(value: Any, hint: Any, *, file: str, key: str) -> tuple:
+    """Convert a TOML array to ``tuple[X, ...]``, item by item."""
+    args = typing.get_args(hint)
+    if len(args) != 2 or args[1] is not Ellipsis:
+        raise TypeError(f"config field {key}: only tuple[X, ...] is supported, not {hint!r}")
+    if not isinstance(value, list):
+        raise ConfigError(file, key, f"expected an array, got {_describe(value)}")
+    return tuple(
+        _convert(item, args[0], file=file, key=f"{key}[{index}]") for index, item in enumerate(value)
+    )
+
+
+def _convert(value: Any, hint: Any, *, file: str, key: str) -> Any:
+    """Convert one parsed TOML value to the field type ``hint``.
+
+    Raises:
+        ConfigError: The value does not fit the type.
+        TypeError: ``hint`` is a type this loader does not support (a bug in the dataclass).
+    """
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"config field {key}: only 'X | None' unions are supported, not {hint!r}")
+        return _convert(value, inner[0], file=file, key=key)
+    if origin is tuple:
+        return _convert_tuple(value, hint, file=file, key=key)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(file, key, f"expected a table, got {_describe(value)}")
+        return load_section(value, hint, file=file, prefix=key)
+    if hint in (str, int, float, bool):
+        return _convert_scalar(value, hint, file=file, key=key)
+    raise TypeError(f"config field {key}: unsupported type {hint!r}")
+
+
+def load_section(data: Mapping[str, Any], cls: type[T], *, file: str, prefix: str) -> T:
+    """Build the dataclass ``cls`` from one parsed TOML table.
+
+    Args:
+        data (Mapping[str, Any]): The table, as parsed by :mod:`tomllib`.
+        cls (type[T]): A dataclass whose fields name the table's keys; see the module docstring
+            for the supported field types. A field's ``metadata["check"]``, if any, is applied to
+            the converted value.
+        file (str): Path of the config file, for error messages.
+        prefix (str): Dotted key path of this table in the file (``"authoritative"``,
+            ``"authoritative.zones[1]"``), or ``""`` for the top level.
+
+    Returns:
+        T: The loaded instance; fields absent from ``data`` take their defaults.
+
+    Raises:
+        ConfigError: A key is unknown, a value has the wrong type or fails its check, or a
+            field without a default is missing.
+        TypeError: ``cls`` is not a dataclass or uses an unsupported field type (our bug).
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    for name in data:
+        if name not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(file, _join(prefix, name), f"unknown key (known keys: {known})")
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        key = _join(prefix, name)
+        if name not in data:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ConfigError(file, key, "missing required key")
+            continue
+        value = _convert(data[name], hints[name], file=file, key=key)
+        check = field.metadata.get("check")
+        reason = check(value) if check is not None else None
+        if reason is not None:
+            raise ConfigError(file, key, reason)
+        values[name] = value
+    return cls(**values)
+
+
+# --------------------------------------------------------------------------- files
+
+
+_TOML_LINE_RE = re.compile(r"^(?P<reason>.*?)\s*\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    """Read and parse a TOML file, checking its top-level keys are service tables.
+
+    Args:
+        path (str): Path of the file.
+
+    Returns:
+        dict[str, Any]: The parsed document.
+
+    Raises:
+        ConfigError: The file cannot be read, is not valid TOML (the key is ``line N`` and the
+            reason names the column), or has a top-level key outside :data:`SERVICE_TABLES`.
+    """
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_LINE_RE.match(str(exc))
+        if match is None:
+            raise ConfigError(path, "", f"invalid TOML: {exc}") from None
+        reason = f"invalid TOML: {match['reason']} (column {match['column']})"
+        raise ConfigError(path, f"line {match['line']}", reason) from None
+    for name in document:
+        if name not in SERVICE_TABLES:
+            raise ConfigError(path, name, f"unknown table (known: {', '.join(SERVICE_TABLES)})")
+    return document
+
+
+def _resolve_path(base_dir: str, path: str) -> str:
+    """Resolve ``path`` against ``base_dir`` unless it is absolute."""
+    if os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
+def load_authoritative_config(path: str) -> AuthoritativeConfig:
+    """Load the ``[authoritative]`` table of a TOML config file.
+
+    Zone file paths that are relative are resolved against the folder of the config file, so a
+    config works whatever the current directory is.
+
+    Args:
+        path (str): Path of the TOML file.
+
+    Returns:
+        AuthoritativeConfig: The validated configuration.
+
+    Raises:
+        ConfigError: The file cannot be read or parsed, has no ``[authoritative]`` table, or the
+            table is invalid (see :func:`load_section`).
+    """
+    document = read_toml(path)
+    table = document.get("authoritative")
+    if table is None:
+        raise ConfigError(path, "authoritative", "missing table [authoritative]")
+    if not isinstance(table, dict):
+        raise ConfigError(path, "authoritative", f"expected a table, got {_describe(table)}")
+    config = load_section(table, AuthoritativeConfig, file=path, prefix="authoritative")
+    base_dir = os.path.dirname(os.path.abspath(path))
+    zones = tuple(
+        dataclasses.replace(zone, file=_resolve_path(base_dir, zone.file)) for zone in config.zones
+    )
+    return dataclasses.replace(config, zones=zones)

@@ -1,0 +1,39 @@
+"""Root of the dns_suite exception tree.
+
+Each package keeps its own ``errors.py`` with subclasses of :class:`DnsSuiteError`.
+"""
+
+
+class DnsSuiteError(Exception):
+    """Root of every exception raised on purpose by dns_suite."""
+
+
+class ConfigError(DnsSuiteError):
+    """A configuration file is wrong: the operator's fault.
+
+    Attributes:
+        file (str): Path of the configuration file, as given.
+        key (str): Dotted key path of the offending value, e.g. ``authoritative.zones[1].file``;
+            ``line N`` for a TOML syntax error; empty when the error concerns the whole file
+            (it cannot be read).
+        reason (str): What is wrong, in words.
+    """
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        """Build the error.
+
+        Args:
+            file (str): Path of the configuration file.
+            key (str): Dotted key path, or a location such as ``line 3``.
+            reason (str): What is wrong.
+        """
+        super().__init__(file, key, reason)
+        self.file = file
+        self.key = key
+        self.reason = reason
+
+    def __str__(self) -> str:
+        """Return ``"FILE: KEY: REASON"``, or ``"FILE: REASON"`` when there is no key."""
+        if not self.key:
+            return f"{self.file}: {self.reason}"
+        return f"{self.file}: {self.key}: {self.reason}"
