@@ -29,7 +29,11 @@ class Name:
 
     def __init__(self, wire: bytes, key: bytes | None = None) -> None:
         self.wire = wire
-        self.key = wire.lower() if key is None else key
+        if key is None:
+            key = wire.lower()
+            if key == wire:
+                key = wire  # one object when already lowercase: zones hold millions
+        self.key = key
 
     # --- construction -----------------------------------------------------
     @classmethod

@@ -1,0 +1,327 @@
+"""Rdata presentation text -> wire octets, for the common types (RFC 1035 §5).
+
+One parser per type, taking the rdata's tokens (quoted tokens keep their
+quotes) and a ``name`` callable that turns a name token into uncompressed
+wire octets relative to the current origin. RFC 3597 ``\\# len hex`` is
+accepted for every type. Rare mnemonics are handed to dnspython's rdata
+parser (:func:`parse_rare`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import ipaddress
+from struct import pack
+from typing import Callable
+
+from dns_suite.wire.types import RRType
+from dns_suite.zone.errors import RdataError
+
+NameFn = Callable[[str], bytes]
+
+
+class Glued(str):
+    """A quoted token written right after the previous token, no whitespace between.
+
+    Only SVCB/HTTPS cares: ``alpn="h2"`` is one SvcParam, ``alpn= "h2"`` is
+    not (RFC 9460 Appendix A). Everywhere else it is an ordinary token.
+    """
+
+    __slots__ = ()
+
+
+# --- fields ------------------------------------------------------------------
+
+def uint(tok: str, bits: int) -> int:
+    """An unsigned decimal of ``bits`` bits (ASCII digits only)."""
+    if not (tok.isdigit() and tok.isascii()):
+        raise RdataError(f"not a number: {tok!r}")
+    value = int(tok)
+    if value >> bits:
+        raise RdataError(f"{tok} does not fit in {bits} bits")
+    return value
+
+
+def unescape(tok: str) -> bytes:
+    """A token's octets: quotes removed, ``\\X`` and ``\\DDD`` resolved (RFC 1035 §5.1)."""
+    if tok[:1] == '"':
+        tok = tok[1:-1]
+    raw = tok.encode()
+    if b"\\" not in raw:
+        return raw
+    out = bytearray()
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if c != 0x5C:
+            out.append(c)
+            i += 1
+            continue
+        if i + 1 >= n:
+            raise RdataError("dangling backslash")
+        if raw[i + 1:i + 2].isdigit():
+            digits = raw[i + 1:i + 4]
+            if len(digits) != 3 or not digits.isdigit() or int(digits) > 255:
+                raise RdataError(f"bad \\DDD escape in {tok!r}")
+            out.append(int(digits))
+            i += 4
+        else:
+            out.append(raw[i + 1])
+            i += 2
+    return bytes(out)
+
+
+def cstr(tok: str) -> bytes:
+    """A <character-string> with its length octet; over 255 octets is refused."""
+    data = unescape(tok)
+    if len(data) > 255:
+        raise RdataError(f"character-string of {len(data)} octets (max 255)")
+    return bytes((len(data),)) + data
+
+
+def hexdata(toks: list[str], allow_empty: bool = False) -> bytes:
+    """Hex digits, possibly split over tokens."""
+    text = "".join(toks)
+    if text == "-" and allow_empty:
+        return b""
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        raise RdataError(f"bad hex {text[:40]!r}") from None
+    if not data and not allow_empty:
+        raise RdataError("missing hex data")
+    return data
+
+
+def b64data(toks: list[str]) -> bytes:
+    """Base64 (RFC 4648 §4), possibly split over tokens."""
+    text = "".join(toks)
+    try:
+        return binascii.a2b_base64(text.encode(), strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise RdataError(f"bad base64 {text[:40]!r}") from None
+
+
+def ipv4(tok: str) -> bytes:
+    """A dotted-quad IPv4 address, four decimal octets."""
+    parts = tok.split(".")
+    if len(parts) != 4 or not tok.replace(".", "").isdigit() or not tok.isascii():
+        raise RdataError(f"bad IPv4 address {tok!r}")
+    try:
+        return bytes((int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])))
+    except ValueError:
+        raise RdataError(f"bad IPv4 address {tok!r}") from None
+
+
+def ipv6(tok: str) -> bytes:
+    """An IPv6 address (RFC 4291 §2.2 text forms)."""
+    try:
+        return ipaddress.IPv6Address(tok).packed
+    except ValueError:
+        raise RdataError(f"bad IPv6 address {tok!r}") from None
+
+
+def rrtype_code(tok: str) -> int:
+    """A type mnemonic or ``TYPEnnn``."""
+    try:
+        return int(RRType.from_text(tok))
+    except ValueError:
+        raise RdataError(f"unknown type {tok!r}") from None
+
+
+def type_bitmap(toks: list[str]) -> bytes:
+    """Type bit maps of NSEC/NSEC3 (RFC 4034 §4.1.2)."""
+    windows: dict[int, bytearray] = {}
+    for tok in toks:
+        code = rrtype_code(tok)
+        octets = windows.setdefault(code >> 8, bytearray())
+        index = (code & 0xFF) >> 3
+        if len(octets) <= index:
+            octets.extend(bytes(index + 1 - len(octets)))
+        octets[index] |= 0x80 >> (code & 7)
+    return b"".join(bytes((w, len(windows[w]))) + bytes(windows[w]) for w in sorted(windows))
+
+
+def sigtime(tok: str) -> int:
+    """RRSIG time: YYYYMMDDHHmmSS (UTC) or seconds since the epoch (RFC 4034 §3.2)."""
+    if len(tok) == 14 and tok.isdigit():
+        try:
+            stamp = calendar.timegm((int(tok[:4]), int(tok[4:6]), int(tok[6:8]), int(tok[8:10]),
+                                     int(tok[10:12]), int(tok[12:14]), 0, 0, 0))
+        except (ValueError, OverflowError):
+            raise RdataError(f"bad time {tok!r}") from None
+        return stamp & 0xFFFFFFFF
+    return uint(tok, 32)
+
+
+def _need(toks: list[str], count: int, typename: str, exact: bool = True) -> None:
+    if len(toks) < count or (exact and len(toks) != count):
+        raise RdataError(f"{typename} needs {count} fields, got {len(toks)}")
+
+
+# --- parsers -----------------------------------------------------------------
+
+def _a(t, name):
+    if len(t) != 1:
+        _need(t, 1, "A")
+    return ipv4(t[0])
+
+
+def _aaaa(t, name):
+    _need(t, 1, "AAAA")
+    return ipv6(t[0])
+
+
+def _one_name(t, name):
+    _need(t, 1, "this type")
+    return name(t[0])
+
+
+def _soa(t, name):
+    _need(t, 7, "SOA")
+    from dns_suite.zone.reader import parse_ttl  # shared TTL-unit syntax
+    values = [uint(t[2], 32)] + [parse_ttl(x) for x in t[3:]]
+    return name(t[0]) + name(t[1]) + pack("!5I", *values)
+
+
+def _mx(t, name):
+    _need(t, 2, "MX")
+    return pack("!H", uint(t[0], 16)) + name(t[1])
+
+
+def _srv(t, name):
+    _need(t, 4, "SRV")
+    return pack("!HHH", uint(t[0], 16), uint(t[1], 16), uint(t[2], 16)) + name(t[3])
+
+
+def _txt(t, name):
+    if not t:
+        raise RdataError("TXT needs at least one string")
+    return b"".join(cstr(x) for x in t)
+
+
+def _caa(t, name):
+    _need(t, 3, "CAA")
+    tag = unescape(t[1])
+    if not tag or not tag.isalnum() or len(tag) > 255:
+        raise RdataError(f"bad CAA tag {t[1]!r}")
+    return bytes((uint(t[0], 8), len(tag))) + tag + unescape(t[2])
+
+
+def _naptr(t, name):
+    _need(t, 6, "NAPTR")
+    return (pack("!HH", uint(t[0], 16), uint(t[1], 16)) + cstr(t[2]) + cstr(t[3]) + cstr(t[4])
+            + name(t[5]))
+
+
+def _ds(t, name):
+    _need(t, 4, "DS", exact=False)
+    return pack("!HBB", uint(t[0], 16), uint(t[1], 8), uint(t[2], 8)) + hexdata(t[3:])
+
+
+def _dnskey(t, name):
+    _need(t, 4, "DNSKEY", exact=False)
+    return pack("!HBB", uint(t[0], 16), uint(t[1], 8), uint(t[2], 8)) + b64data(t[3:])
+
+
+def _rrsig(t, name):
+    _need(t, 9, "RRSIG", exact=False)
+    head = pack("!HBBIIIH", rrtype_code(t[0]), uint(t[1], 8), uint(t[2], 8), uint(t[3], 32),
+                sigtime(t[4]), sigtime(t[5]), uint(t[6], 16))
+    return head + name(t[7]) + b64data(t[8:])
+
+
+def _nsec(t, name):
+    _need(t, 1, "NSEC", exact=False)
+    return name(t[0]) + type_bitmap(t[1:])
+
+
+def _salt(tok: str) -> bytes:
+    salt = hexdata([tok], allow_empty=True)
+    if len(salt) > 255:
+        raise RdataError("salt over 255 octets")
+    return bytes((len(salt),)) + salt
+
+
+def _nsec3(t, name):
+    _need(t, 5, "NSEC3", exact=False)
+    try:
+        nxt = base64.b32hexdecode(t[4].upper() + "=" * (-len(t[4]) % 8))
+    except (binascii.Error, ValueError):
+        raise RdataError(f"bad base32hex {t[4]!r}") from None
+    return (pack("!BBH", uint(t[0], 8), uint(t[1], 8), uint(t[2], 16)) + _salt(t[3])
+            + bytes((len(nxt),)) + nxt + type_bitmap(t[5:]))
+
+
+def _nsec3param(t, name):
+    _need(t, 4, "NSEC3PARAM")
+    return pack("!BBH", uint(t[0], 8), uint(t[1], 8), uint(t[2], 16)) + _salt(t[3])
+
+
+def _tlsa(t, name):
+    _need(t, 4, "TLSA", exact=False)
+    return bytes((uint(t[0], 8), uint(t[1], 8), uint(t[2], 8))) + hexdata(t[3:])
+
+
+def _sshfp(t, name):
+    _need(t, 3, "SSHFP", exact=False)
+    return bytes((uint(t[0], 8), uint(t[1], 8))) + hexdata(t[2:])
+
+
+def _svcb(t, name):
+    _need(t, 2, "SVCB", exact=False)
+    from dns_suite.zone.svcbtext import svc_params
+    priority = uint(t[0], 16)
+    if priority == 0 and len(t) > 2:  # RFC 9460 §2.4.2: SHOULD NOT; refused, as dnspython does
+        raise RdataError("SvcParams in AliasMode (SvcPriority 0; RFC 9460 §2.4.2)")
+    return pack("!H", priority) + name(t[1]) + svc_params(t[2:])
+
+
+PARSERS: dict[int, Callable[[list[str], NameFn], bytes]] = {
+    1: _a, 28: _aaaa, 2: _one_name, 5: _one_name, 39: _one_name, 12: _one_name,
+    6: _soa, 15: _mx, 33: _srv, 16: _txt, 99: _txt, 257: _caa, 35: _naptr,
+    43: _ds, 59: _ds, 48: _dnskey, 60: _dnskey, 46: _rrsig, 47: _nsec, 50: _nsec3,
+    51: _nsec3param, 52: _tlsa, 53: _tlsa, 44: _sshfp, 64: _svcb, 65: _svcb,
+}
+
+
+def generic(t: list[str]) -> bytes:
+    """RFC 3597 §5 ``\\# <length> <hex>``: ``t`` starts after the ``\\#``."""
+    if not t:
+        raise RdataError("\\# needs a length")
+    length = uint(t[0], 16)
+    data = hexdata(t[1:], allow_empty=True) if length == 0 else hexdata(t[1:])
+    if len(data) != length:
+        raise RdataError(f"\\# says {length} octets, hex has {len(data)}")
+    return data
+
+
+def parse_rare(rrclass: int, rrtype: int, t: list[str], origin_text: str) -> bytes:
+    """Rdata of a type without a parser here, through dnspython.
+
+    Raises:
+        RdataError: dnspython refuses the text or does not know the type.
+    """
+    import dns.exception
+    import dns.name
+    import dns.rdata
+
+    try:
+        rd = dns.rdata.from_text(rrclass, rrtype, " ".join(t), dns.name.from_text(origin_text))
+        return rd.to_wire()
+    except (dns.exception.DNSException, ValueError, TypeError) as exc:
+        raise RdataError(f"bad {RRType(rrtype).to_text()} rdata: {exc}") from None
+
+
+def rdata_to_text(rrclass: int, rrtype: int, rdata: bytes) -> str:
+    """Presentation form of wire rdata (through dnspython; RFC 3597 form when
+    dnspython cannot read it)."""
+    import dns.exception
+    import dns.rdata
+
+    try:
+        return dns.rdata.from_wire(rrclass, rrtype, rdata, 0, len(rdata)).to_text()
+    except (dns.exception.DNSException, ValueError, TypeError):
+        return f"\\# {len(rdata)} {rdata.hex()}" if rdata else "\\# 0"
