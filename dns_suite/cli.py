@@ -35,6 +35,63 @@ def _check_zone(args: argparse.Namespace) -> int:
     )
 
 
+def _authoritative(args: argparse.Namespace) -> int:
+    """Run ``authoritative``: from ``--config``, or from ``--zone``/``--listen``/``--workers``.
+
+    Args:
+        args (argparse.Namespace): ``config``, ``zone`` (list of ``ORIGIN=FILE``), ``listen``,
+            ``workers``, ``log_level``.
+
+    Returns:
+        int: 0 after a clean stop, 1 when the service cannot start, 2 on a usage error.
+
+    Raises:
+        ConfigError: the config file or a command-line value is wrong.
+    """
+    from dns_suite import config as cfgmod
+    from dns_suite.runtime import setup_logging
+
+    setup_logging(args.log_level)
+    if args.config is not None:
+        cfg = cfgmod.load_authoritative_config(args.config)
+        overrides = {}
+        if args.listen:
+            overrides["listen"] = args.listen
+        if args.workers is not None:
+            overrides["workers"] = args.workers
+        data = {"authoritative": {**_as_table(cfg), **overrides}}
+    elif args.zone:
+        data = {"authoritative": {"listen": args.listen or ["127.0.0.1:5300"],
+                                  "workers": args.workers or 1,
+                                  "zones": [_zone_arg(z) for z in args.zone]}}
+    else:
+        print("dns-suite authoritative: give --config FILE or --zone ORIGIN=FILE", file=sys.stderr)
+        return 2
+    cfg = cfgmod.load_section(data["authoritative"], cfgmod.AuthoritativeConfig,
+                              file=args.config or "<command line>", prefix="authoritative")
+    from dns_suite.authoritative import service
+
+    return service.run(cfg, args.config)
+
+
+def _as_table(cfg) -> dict:
+    import dataclasses
+
+    table = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    table["zones"] = [{"origin": z.origin, "file": z.file} for z in cfg.zones]
+    table["listen"] = list(cfg.listen)
+    return {k: v for k, v in table.items() if v is not None}
+
+
+def _zone_arg(text: str) -> dict:
+    from dns_suite.errors import ConfigError
+
+    origin, sep, path = text.partition("=")
+    if not sep or not origin or not path:
+        raise ConfigError("<command line>", "--zone", f"expected ORIGIN=FILE, got {text!r}")
+    return {"origin": origin, "file": path}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand.
 
@@ -66,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="reject $GENERATE directives",
     )
     check.set_defaults(handler=_check_zone)
+
+    auth = commands.add_parser(
+        "authoritative",
+        help="serve zones over UDP and TCP",
+        description="Serve zones from zone files. Use --config FILE, or --zone ORIGIN=FILE "
+        "(repeatable) with --listen ADDR:PORT. SIGHUP reloads, SIGTERM stops.",
+    )
+    auth.add_argument("--config", metavar="FILE", help="TOML config with an [authoritative] table")
+    auth.add_argument("--zone", action="append", default=[], metavar="ORIGIN=FILE",
+                      help="serve ORIGIN from FILE (repeatable)")
+    auth.add_argument("--listen", action="append", default=[], metavar="ADDR:PORT",
+                      help="listen address, [v6]:port for IPv6 (repeatable; default 127.0.0.1:5300)")
+    auth.add_argument("--workers", type=int, metavar="N", help="UDP worker processes")
+    auth.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    auth.set_defaults(handler=_authoritative)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Transports shared by the services (I/O): UDP loops and the TCP server."""

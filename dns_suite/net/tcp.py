@@ -1,0 +1,85 @@
+"""DNS over TCP (RFC 7766, RFC 1035 §4.2.2), asyncio (I/O).
+
+Two-octet length framing; pipelined queries are answered in order; a
+connection idle longer than ``idle_timeout`` seconds is closed; at most
+``max_connections`` at once (more are closed at accept); a slow reader is
+bounded by the same timeout on every write, so it never stalls others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+log = logging.getLogger("dns_suite.net.tcp")
+
+#: ``handler(query_octets, client_address) -> reply_octets | None``
+Handler = Callable[[bytes, str], "bytes | None"]
+
+
+class TcpServer:
+    """Serves DNS over TCP with a handler looked up per query (so reloads apply).
+
+    Args:
+        get_handler: returns the current handler.
+        on_error: builds the reply when the handler raises (our bug).
+        idle_timeout: seconds a connection may stay idle or blocked.
+        max_connections: connections served at once.
+    """
+
+    def __init__(self, get_handler: Callable[[], Handler],
+                 on_error: Callable[[bytes, BaseException], "bytes | None"], *,
+                 idle_timeout: float = 10.0, max_connections: int = 256) -> None:
+        self.get_handler = get_handler
+        self.on_error = on_error
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.active = 0
+        self.servers: list[asyncio.AbstractServer] = []
+
+    async def listen(self, host: str, port: int) -> None:
+        """Start listening on ``host``:``port``.
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
+        server = await asyncio.start_server(self._connection, host, port, reuse_address=True,
+                                            limit=65535 + 2)
+        self.servers.append(server)
+
+    async def close(self) -> None:
+        """Stop accepting; open connections end at their next read."""
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.active >= self.max_connections:
+            writer.close()
+            return
+        self.active += 1
+        peer = writer.get_extra_info("peername")
+        client = peer[0] if peer else ""
+        try:
+            await self._serve(reader, writer, client)
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            self.active -= 1
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str) -> None:
+        timeout = self.idle_timeout
+        while True:
+            head = await asyncio.wait_for(reader.readexactly(2), timeout)
+            data = await asyncio.wait_for(reader.readexactly(int.from_bytes(head, "big")), timeout)
+            try:
+                reply = self.get_handler()(data, client)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the listener
+                reply = self.on_error(data, exc)
+            if reply is None:
+                return  # not a query we answer: close (RFC 7766 §6.2.2 leaves it to us)
+            writer.write(len(reply).to_bytes(2, "big") + reply)
+            await asyncio.wait_for(writer.drain(), timeout)
