@@ -104,7 +104,7 @@ class WorkerSet:
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             for fd in self.close_in_child:
                 os.close(fd)
-            ref = HandlerRef(self.table.udp)
+            ref = HandlerRef(self.table.udp, self.table.table)
             threads = [threading.Thread(target=serve_udp, args=(s, ref, servfail), daemon=True)
                        for s in sockets[1:]]
             for t in threads:
@@ -150,7 +150,7 @@ class AuthoritativeService:
         self.listen = [parse_listen(x) for x in cfg.listen]
         self.zones = ZoneSet(load_zones(cfg, {}), version=1)
         self.table = Prerendered(self.zones, options_from(cfg), cfg.prerender_max_entries)
-        self.ref = HandlerRef(self.table.udp)
+        self.ref = HandlerRef(self.table.udp, self.table.table)
         self.tcp = TcpServer(lambda: self.table.tcp, servfail, idle_timeout=cfg.tcp_idle_timeout,
                              max_connections=cfg.tcp_max_connections)
         self.workers: WorkerSet | None = None
@@ -201,7 +201,7 @@ class AuthoritativeService:
         self.cfg = cfg if self.config_path is None else _keep_sockets(cfg, self.cfg)
         self.zones = zones
         self.table = Prerendered(zones, options_from(self.cfg), self.cfg.prerender_max_entries)
-        self.ref.handler = self.table.udp
+        self.ref.publish(self.table.udp, self.table.table)
         if self.workers is not None:
             old, self.workers = self.workers, self._fork_workers()
             old.stop()

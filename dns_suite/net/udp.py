@@ -35,11 +35,24 @@ def bind_udp(host: str, port: int) -> socket.socket:
 
 
 class HandlerRef:
-    """A swappable handler: a reload publishes a new one without stopping the loop."""
+    """A swappable handler: a reload publishes a new one without stopping the loop.
 
-    __slots__ = ("handler",)
+    Attributes:
+        handler: answers any query.
+        replies: exact-match replies: query octets after the ID -> reply octets
+            after the ID; looked up by the loop itself before ``handler`` is
+            called (the hot path of DESIGN: no call, no parsing on a hit).
+    """
 
-    def __init__(self, handler: Handler) -> None:
+    __slots__ = ("handler", "replies")
+
+    def __init__(self, handler: Handler, replies: dict[bytes, bytes] | None = None) -> None:
+        self.handler = handler
+        self.replies = {} if replies is None else replies
+
+    def publish(self, handler: Handler, replies: dict[bytes, bytes] | None = None) -> None:
+        """Switch to a new handler and reply table (one reference each: safe across threads)."""
+        self.replies = {} if replies is None else replies
         self.handler = handler
 
 
@@ -60,6 +73,13 @@ def serve_udp(sock: socket.socket, ref: HandlerRef, on_error: Callable[[bytes, B
             continue
         except OSError:
             return  # closed
+        tail = ref.replies.get(data[2:])
+        if tail is not None:
+            try:
+                sendto(data[:2] + tail, addr)
+            except OSError:
+                pass
+            continue
         try:
             reply = ref.handler(data, addr[0])
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the listener

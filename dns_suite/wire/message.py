@@ -10,7 +10,7 @@ only when required data is left out (RFC 2181 §9, RFC 9471).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from struct import pack, pack_into, unpack_from
+from struct import error as StructError, pack, pack_into, unpack_from
 
 from dns_suite.wire.edns import Edns, decode_opt
 from dns_suite.wire.errors import WireError
@@ -217,6 +217,28 @@ def encode(msg: Message, max_size: int = 65535, *, required_additional: int = 0,
         WireError: the header, question, OPT and TSIG alone exceed
             ``max_size``; an rcode over 15 without EDNS; a field out of range.
     """
+    _check_fields(msg)
+    try:
+        return _encode(msg, max_size, required_additional, reserve)
+    except StructError as exc:  # a type, class, TTL or payload that does not fit its field
+        raise WireError(f"field out of range: {exc}") from None
+
+
+def _check_fields(msg: Message) -> None:
+    """Reject values that would silently spill into a neighbouring field (RFC 1035 §4.1.1,
+    RFC 6891 §6.1.3: 4-bit opcode, 12-bit rcode, 8-bit EDNS version, 15 Z bits)."""
+    if not 0 <= msg.id <= 0xFFFF:
+        raise WireError(f"message id {msg.id} out of range")
+    if not 0 <= msg.opcode <= 0xF:
+        raise WireError(f"opcode {msg.opcode} out of range")
+    if not 0 <= msg.rcode <= 0xFFF:
+        raise WireError(f"rcode {msg.rcode} out of range")
+    e = msg.edns
+    if e is not None and not (0 <= e.version <= 0xFF and 0 <= e.z <= 0x7FFF):
+        raise WireError(f"EDNS version {e.version} or Z bits {e.z:#x} out of range")
+
+
+def _encode(msg: Message, max_size: int, required_additional: int, reserve: int) -> bytes:
     buf = bytearray(12)
     comp = Compressor()
     for q in msg.question:

@@ -198,8 +198,12 @@ def rdata_names(rrtype: int, rdata: bytes) -> list[tuple[int, Name]]:
 
 
 def write_rdata(buf: bytearray, comp: Compressor, rrtype: int, rdata: bytes) -> None:
-    """Append uncompressed ``rdata`` to ``buf``, compressing names where allowed."""
-    if rrtype not in COMPRESSIBLE:
+    """Append uncompressed ``rdata`` to ``buf``, compressing names where allowed.
+
+    Empty rdata (an RFC 2136 §2.4-2.5 prerequisite or deletion of class ANY or NONE) is
+    written as it is, whatever the type's layout.
+    """
+    if rrtype not in COMPRESSIBLE or not rdata:
         buf += rdata
         return
     pos = 0

@@ -123,6 +123,24 @@ def ipv6(tok: str) -> bytes:
         raise RdataError(f"bad IPv6 address {tok!r}") from None
 
 
+#: DNSSEC algorithm mnemonics, dashes dropped (RFC 4034 Appendix A.1, IANA registry).
+_ALGORITHMS = {"RSAMD5": 1, "DH": 2, "DSA": 3, "ECC": 4, "RSASHA1": 5, "DSANSEC3SHA1": 6,
+               "RSASHA1NSEC3SHA1": 7, "RSASHA256": 8, "RSASHA512": 10, "ECCGOST": 12,
+               "ECDSAP256SHA256": 13, "ECDSAP384SHA384": 14, "ED25519": 15, "ED448": 16,
+               "SM2SM3": 17, "ECCGOST12": 23, "INDIRECT": 252, "PRIVATEDNS": 253,
+               "PRIVATEOID": 254}
+
+
+def algorithm(tok: str) -> int:
+    """A DNSSEC algorithm: decimal or mnemonic (RFC 4034 §2.2, §3.2, §5.3)."""
+    if tok.isdigit():
+        return uint(tok, 8)
+    code = _ALGORITHMS.get(tok.upper().replace("-", ""))
+    if code is None:
+        raise RdataError(f"unknown DNSSEC algorithm {tok!r}")
+    return code
+
+
 def rrtype_code(tok: str) -> int:
     """A type mnemonic or ``TYPEnnn``."""
     try:
@@ -216,19 +234,48 @@ def _naptr(t, name):
             + name(t[5]))
 
 
-def _ds(t, name):
+#: Digest octets fixed by the digest type: DS (RFC 4034 §5.1.4, RFC 4509 §2.2, RFC 5933 §4,
+#: RFC 6605 §2; type 0 reserved), CDS (type 0 is the delete marker, RFC 8078 §4), TLSA and
+#: SMIMEA matching types (RFC 6698 §2.1.3), SSHFP fingerprint types (RFC 4255 §3.1.3, RFC 6594).
+_DS_DIGEST = {0: 0, 1: 20, 2: 32, 3: 32, 4: 48}
+_CDS_DIGEST = {**_DS_DIGEST, 0: 1}
+_TLSA_DIGEST = {1: 32, 2: 64}
+_SSHFP_DIGEST = {1: 20, 2: 32}
+
+
+def _digest(toks: list[str], kind: int, sizes: dict[int, int], what: str) -> bytes:
+    data = hexdata(toks)
+    size = sizes.get(kind)
+    if size is not None and len(data) != size:
+        raise RdataError(f"{what} type {kind} takes {size} octets, got {len(data)}"
+                         if size else f"{what} type {kind} is reserved")
+    return data
+
+
+def _ds(t, name, sizes=_DS_DIGEST):
     _need(t, 4, "DS", exact=False)
-    return pack("!HBB", uint(t[0], 16), uint(t[1], 8), uint(t[2], 8)) + hexdata(t[3:])
+    digest_type = uint(t[2], 8)
+    return (pack("!HBB", uint(t[0], 16), algorithm(t[1]), digest_type)
+            + _digest(t[3:], digest_type, sizes, "digest"))
+
+
+def _cds(t, name):
+    return _ds(t, name, _CDS_DIGEST)
 
 
 def _dnskey(t, name):
     _need(t, 4, "DNSKEY", exact=False)
-    return pack("!HBB", uint(t[0], 16), uint(t[1], 8), uint(t[2], 8)) + b64data(t[3:])
+    return pack("!HBB", uint(t[0], 16), uint(t[1], 8), algorithm(t[2])) + b64data(t[3:])
 
 
 def _rrsig(t, name):
     _need(t, 9, "RRSIG", exact=False)
-    head = pack("!HBBIIIH", rrtype_code(t[0]), uint(t[1], 8), uint(t[2], 8), uint(t[3], 32),
+    if t[3].isdigit():
+        original_ttl = uint(t[3], 32)
+    else:  # TTL units, as BIND and dnspython take them
+        from dns_suite.zone.reader import parse_ttl
+        original_ttl = parse_ttl(t[3])
+    head = pack("!HBBIIIH", rrtype_code(t[0]), algorithm(t[1]), uint(t[2], 8), original_ttl,
                 sigtime(t[4]), sigtime(t[5]), uint(t[6], 16))
     return head + name(t[7]) + b64data(t[8:])
 
@@ -262,12 +309,15 @@ def _nsec3param(t, name):
 
 def _tlsa(t, name):
     _need(t, 4, "TLSA", exact=False)
-    return bytes((uint(t[0], 8), uint(t[1], 8), uint(t[2], 8))) + hexdata(t[3:])
+    mtype = uint(t[2], 8)
+    return (bytes((uint(t[0], 8), uint(t[1], 8), mtype))
+            + _digest(t[3:], mtype, _TLSA_DIGEST, "matching"))
 
 
 def _sshfp(t, name):
     _need(t, 3, "SSHFP", exact=False)
-    return bytes((uint(t[0], 8), uint(t[1], 8))) + hexdata(t[2:])
+    fp_type = uint(t[1], 8)
+    return bytes((uint(t[0], 8), fp_type)) + _digest(t[2:], fp_type, _SSHFP_DIGEST, "fingerprint")
 
 
 def _svcb(t, name):
@@ -282,7 +332,7 @@ def _svcb(t, name):
 PARSERS: dict[int, Callable[[list[str], NameFn], bytes]] = {
     1: _a, 28: _aaaa, 2: _one_name, 5: _one_name, 39: _one_name, 12: _one_name,
     6: _soa, 15: _mx, 33: _srv, 16: _txt, 99: _txt, 257: _caa, 35: _naptr,
-    43: _ds, 59: _ds, 48: _dnskey, 60: _dnskey, 46: _rrsig, 47: _nsec, 50: _nsec3,
+    43: _ds, 59: _cds, 48: _dnskey, 60: _dnskey, 46: _rrsig, 47: _nsec, 50: _nsec3,
     51: _nsec3param, 52: _tlsa, 53: _tlsa, 44: _sshfp, 64: _svcb, 65: _svcb,
 }
 
@@ -309,7 +359,8 @@ def parse_rare(rrclass: int, rrtype: int, t: list[str], origin_text: str) -> byt
     import dns.rdata
 
     try:
-        rd = dns.rdata.from_text(rrclass, rrtype, " ".join(t), dns.name.from_text(origin_text))
+        rd = dns.rdata.from_text(rrclass, rrtype, " ".join(t), dns.name.from_text(origin_text),
+                                 relativize=False)  # names absolute, else to_wire() fails
         return rd.to_wire()
     except (dns.exception.DNSException, ValueError, TypeError) as exc:
         raise RdataError(f"bad {RRType(rrtype).to_text()} rdata: {exc}") from None

@@ -38,7 +38,7 @@ _NAME_CACHE_MAX = 65536
 
 _SPECIAL = re.compile(r'[;"()\\]')
 _TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(;.*)|([()])|((?:[^\s"();\\]|\\.)+)|(\S))')
-_TTL_PART = re.compile(r"(\d+)([wdhms]?)", re.IGNORECASE)
+_TTL_PART = re.compile(r"([0-9]+)([wdhms]?)", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _META = frozenset({41, 249, 250, 251, 252, 253, 254, 255})  # OPT, TKEY, TSIG, IXFR ... ANY
 _TYPES = {m.to_text(): int(m) for m in RRType if int(m) not in _META}
@@ -51,7 +51,7 @@ def parse_ttl(tok: str) -> int:
     Raises:
         RdataError: not a TTL, or over 2**31-1 (RFC 2181 §8).
     """
-    if tok.isdigit():
+    if tok.isdigit() and tok.isascii():
         value = int(tok)
     else:
         parts = _TTL_PART.findall(tok)
@@ -300,6 +300,7 @@ class ZoneReader:
                 raise RdataError("$ORIGIN takes one name")
             self.origin = Name(self.name_wire(tokens[1]))
             self._names.clear()
+            self._last_owner_text = ""  # the same owner text now names another owner
         elif word == "$TTL":
             if len(tokens) != 2:
                 raise RdataError("$TTL takes one TTL")
@@ -331,6 +332,7 @@ class ZoneReader:
         if len(tokens) == 3:
             self.origin = Name(self.name_wire(tokens[2]))
             self._names.clear()
+            self._last_owner_text = ""
         self._depth += 1
         try:
             yield from self.records(lines, name)
