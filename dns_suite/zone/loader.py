@@ -41,7 +41,7 @@ def _open_include(path: str, including: str) -> tuple[str, Iterable[str]]:
 
 
 def _lines(path: str) -> Iterable[str]:
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
         yield from f
 
 

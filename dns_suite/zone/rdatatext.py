@@ -13,9 +13,12 @@ import base64
 import binascii
 import calendar
 import ipaddress
+import re
 from struct import pack
 from typing import Callable
 
+from dns_suite.wire.errors import WireError
+from dns_suite.wire.rdata import LAYOUTS, decode_rdata
 from dns_suite.wire.types import RRType
 from dns_suite.zone.errors import RdataError
 
@@ -104,11 +107,16 @@ def b64data(toks: list[str]) -> bytes:
         raise RdataError(f"bad base64 {text[:40]!r}") from None
 
 
+_IPV4 = re.compile(r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}").fullmatch
+_IPV4_ZEROS = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}").fullmatch
+
+
 def ipv4(tok: str) -> bytes:
-    """A dotted-quad IPv4 address, four decimal octets."""
+    """A dotted-quad IPv4 address, four decimal octets without leading zeros."""
+    if _IPV4(tok) is None:
+        raise RdataError(f"bad IPv4 address {tok!r}" + (": leading zero (octal to some readers)"
+                                                       if _IPV4_ZEROS(tok) else ""))
     parts = tok.split(".")
-    if len(parts) != 4 or not tok.replace(".", "").isdigit() or not tok.isascii():
-        raise RdataError(f"bad IPv4 address {tok!r}")
     try:
         return bytes((int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])))
     except ValueError:
@@ -116,7 +124,9 @@ def ipv4(tok: str) -> bytes:
 
 
 def ipv6(tok: str) -> bytes:
-    """An IPv6 address (RFC 4291 §2.2 text forms)."""
+    """An IPv6 address (RFC 4291 §2.2 text forms; no zone index)."""
+    if "%" in tok:
+        raise RdataError(f"bad IPv6 address {tok!r}: zone index")
     try:
         return ipaddress.IPv6Address(tok).packed
     except ValueError:
@@ -154,6 +164,8 @@ def type_bitmap(toks: list[str]) -> bytes:
     windows: dict[int, bytearray] = {}
     for tok in toks:
         code = rrtype_code(tok)
+        if not code:
+            raise RdataError("type 0 in a type bitmap (reserved, RFC 6895 §3.1)")
         octets = windows.setdefault(code >> 8, bytearray())
         index = (code & 0xFF) >> 3
         if len(octets) <= index:
@@ -298,6 +310,9 @@ def _nsec3(t, name):
         nxt = base64.b32hexdecode(t[4].upper() + "=" * (-len(t[4]) % 8))
     except (binascii.Error, ValueError):
         raise RdataError(f"bad base32hex {t[4]!r}") from None
+    if not 0 < len(nxt) < 256 or base64.b32hexencode(nxt).rstrip(b"=") != t[4].upper().encode():
+        raise RdataError(f"bad next hashed owner {t[4]!r}: not 1-255 octets in canonical "
+                         "base32hex (RFC 5155 §3.3, RFC 4648 §3.5)")
     return (pack("!BBH", uint(t[0], 8), uint(t[1], 8), uint(t[2], 16)) + _salt(t[3])
             + bytes((len(nxt),)) + nxt + type_bitmap(t[5:]))
 
@@ -337,14 +352,25 @@ PARSERS: dict[int, Callable[[list[str], NameFn], bytes]] = {
 }
 
 
-def generic(t: list[str]) -> bytes:
-    """RFC 3597 §5 ``\\# <length> <hex>``: ``t`` starts after the ``\\#``."""
+def generic(t: list[str], rrtype: int | None = None) -> bytes:
+    """RFC 3597 §5 ``\\# <length> <hex>``: ``t`` starts after the ``\\#``.
+
+    With ``rrtype``, octets for a type of known layout must match the layout
+    (RFC 3597 §5), without compressed names (§4).
+    """
     if not t:
         raise RdataError("\\# needs a length")
     length = uint(t[0], 16)
     data = hexdata(t[1:], allow_empty=True) if length == 0 else hexdata(t[1:])
     if len(data) != length:
         raise RdataError(f"\\# says {length} octets, hex has {len(data)}")
+    if rrtype in LAYOUTS:
+        try:
+            expanded = decode_rdata(data, 0, length, rrtype)
+        except WireError as exc:
+            raise RdataError(f"\\# rdata is no {RRType(rrtype).to_text()}: {exc.reason}") from None
+        if expanded != data:
+            raise RdataError("compressed name in \\# rdata (RFC 3597 §4)")
     return data
 
 

@@ -235,7 +235,7 @@ class ZoneReader:
 
     def _rdata(self, rrtype: int, toks: list[str]) -> bytes:
         if toks and toks[0] == "\\#":
-            return generic(toks[1:])
+            return generic(toks[1:], rrtype)
         parser = PARSERS.get(rrtype)
         if parser is not None:
             return parser(toks, self.name_wire)
