@@ -21,7 +21,8 @@ from dns_suite.wire.types import FLAG_MASK, Flag
 OPT = 41
 TSIG = 250
 UPDATE = 5
-_EMPTY_OK_CLASSES = (254, 255)  # NONE, ANY (RFC 2136 §2.4, §2.5)
+ANY = 255
+_EMPTY_OK_CLASSES = (254, ANY)  # NONE, ANY (RFC 2136 §2.4, §2.5)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,7 +95,7 @@ def decode(data: bytes) -> Message:
     Raises:
         WireError: short header, counts beyond the data, malformed names or
             rdata, OPT outside additional / twice / with a non-root owner,
-            TSIG not last in additional, or trailing octets.
+            TSIG not last in additional or not of class ANY, or trailing octets.
     """
     if len(data) < 12:
         raise WireError(f"header needs 12 octets, got {len(data)}", 0)
@@ -153,7 +154,8 @@ def _decode_section(data: bytes, pos: int, count: int, st: _Specials, section: s
             raise WireError(f"rdata length {rdlength} runs past the end", pos - 2)
         if rrtype == OPT:
             _take_opt(data, start, pos, owner, rrclass, ttl, rdlength, st, section)
-        elif rdlength == 0 and st.opcode == UPDATE and rrclass in _EMPTY_OK_CLASSES:
+        elif (rdlength == 0 and st.opcode == UPDATE and rrclass in _EMPTY_OK_CLASSES
+              and rrtype != TSIG):  # a TSIG always has rdata and stays under its rules
             rrs.append(RR(owner=owner, rrtype=rrtype, rrclass=rrclass, ttl=ttl, rdata=b""))
         else:
             rdata = decode_rdata(data, pos, rdlength, rrtype)
@@ -161,6 +163,8 @@ def _decode_section(data: bytes, pos: int, count: int, st: _Specials, section: s
             if rrtype == TSIG:
                 if section != "additional" or i != count - 1:
                     raise WireError("TSIG not the last record of additional", start)
+                if rrclass != ANY:  # RFC 8945 §4.2 (BIND and dnspython refuse it too)
+                    raise WireError(f"TSIG of class {rrclass}, not ANY", start)
                 st.tsig = rr
             else:
                 rrs.append(rr)
