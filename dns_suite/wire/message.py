@@ -67,6 +67,8 @@ class Message:
             are not in ``additional``.
         edns: the OPT record's content, or None when absent.
         tsig: the TSIG RR (always last on the wire, RFC 8945 §5.1), or None.
+        tsig_offset: where the TSIG RR started in the decoded octets (-1 when
+            none, or not decoded); not part of the message's value.
     """
 
     id: int = 0
@@ -79,6 +81,7 @@ class Message:
     additional: tuple[RR, ...] = field(default=())
     edns: Edns | None = None
     tsig: RR | None = None
+    tsig_offset: int = field(default=-1, compare=False)
 
 
 # --- decoding ----------------------------------------------------------------
@@ -122,20 +125,21 @@ def decode(data: bytes) -> Message:
     return Message(
         id=ident, flags=word & FLAG_MASK, opcode=opcode, rcode=rcode,
         question=tuple(questions), answer=tuple(answer), authority=tuple(authority),
-        additional=tuple(additional), edns=state.edns, tsig=state.tsig,
+        additional=tuple(additional), edns=state.edns, tsig=state.tsig, tsig_offset=state.tsig_offset,
     )
 
 
 class _Specials:
     """OPT and TSIG found while decoding, and the rules about where they sit."""
 
-    __slots__ = ("opcode", "edns", "ext_rcode", "tsig")
+    __slots__ = ("opcode", "edns", "ext_rcode", "tsig", "tsig_offset")
 
     def __init__(self, opcode: int) -> None:
         self.opcode = opcode
         self.edns: Edns | None = None
         self.ext_rcode = 0
         self.tsig: RR | None = None
+        self.tsig_offset = -1
 
 
 def _decode_section(data: bytes, pos: int, count: int, st: _Specials, section: str):
@@ -166,6 +170,7 @@ def _decode_section(data: bytes, pos: int, count: int, st: _Specials, section: s
                 if rrclass != ANY:  # RFC 8945 §4.2 (BIND and dnspython refuse it too)
                     raise WireError(f"TSIG of class {rrclass}, not ANY", start)
                 st.tsig = rr
+                st.tsig_offset = start
             else:
                 rrs.append(rr)
         pos += rdlength
