@@ -165,6 +165,53 @@ def _field(default: Any = dataclasses.MISSING, *, check: Check | None = None) ->
 # --------------------------------------------------------------------------- service shapes
 
 
+def one_of(*choices: str) -> Check:
+    """A check that the value is one of ``choices``."""
+
+    def check(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class KeyConfig:
+    """A TSIG key (RFC 8945), inline or from a BIND key file (``tsig-keygen`` output).
+
+    Attributes:
+        name (str): The key name, e.g. ``"acme-key."`` (matched case-insensitively).
+        algorithm (str): ``hmac-sha256`` (default), ``hmac-sha224/384/512``, ``hmac-sha1``,
+            ``hmac-md5``; any case, with or without the final dot.
+        secret (str | None): The secret in base64; or
+        file (str | None): a BIND key file holding a key of this name (path relative to the
+            config file).
+        min_mac (int): Shortest MAC accepted, in octets (0: the full hash length).
+    """
+
+    name: str = _field(check=non_empty)
+    algorithm: str = "hmac-sha256"
+    secret: str | None = None
+    file: str | None = None
+    min_mac: int = _field(0, check=at_least(0))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GrantConfig:
+    """One rule of a zone's update policy: what a key may change (RFC 2136 §3.3).
+
+    Attributes:
+        key (str): The key name.
+        grant (str): ``zone`` (anything in the zone), ``acme`` (only TXT at names whose first
+            label is ``_acme-challenge``, at the apex and below), or ``subdomain`` (anything at or
+            below ``name``).
+        name (str | None): The subdomain for ``grant = "subdomain"``.
+    """
+
+    key: str = _field(check=non_empty)
+    grant: str = _field(check=one_of("zone", "acme", "subdomain"))
+    name: str | None = None
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ZoneConfig:
     """One zone served from a zone file.
@@ -173,10 +220,14 @@ class ZoneConfig:
         origin (str): The zone's apex, e.g. ``"example.test."``.
         file (str): Path of the zone file (RFC 1035 §5). Relative paths in a config file are
             resolved against that file's folder by :func:`load_authoritative_config`.
+        update_policy (tuple[GrantConfig, ...]): Who may UPDATE the zone; empty: UPDATE refused.
+        serial_policy (str): How UPDATE raises the SOA serial: ``increment`` or ``unixtime``.
     """
 
     origin: str = _field(check=non_empty)
     file: str = _field(check=non_empty)
+    update_policy: tuple[GrantConfig, ...] = ()
+    serial_policy: str = _field("increment", check=one_of("increment", "unixtime"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,6 +251,11 @@ class AuthoritativeConfig:
         tcp_idle_timeout (float): Seconds a TCP connection may stay idle before we close it
             (RFC 7766 §6.2.3).
         tcp_max_connections (int): Concurrent TCP connections accepted (>= 1).
+        keys (tuple[KeyConfig, ...]): TSIG keys, from ``[[authoritative.keys]]``.
+        control_socket (str): Path of the ``dns-suite ctl`` Unix socket (mode 0600), relative to
+            the config file.
+        flush_interval (float): Seconds after an UPDATE before a dynamic zone's file is rewritten
+            and its journal compacted (also done at shutdown).
     """
 
     listen: tuple[str, ...] = _field(("127.0.0.1:5300",), check=listen_addresses)
@@ -213,6 +269,9 @@ class AuthoritativeConfig:
     prerender_max_entries: int = _field(100000, check=at_least(0))
     tcp_idle_timeout: float = _field(10.0, check=positive_seconds)
     tcp_max_connections: int = _field(256, check=at_least(1))
+    keys: tuple[KeyConfig, ...] = ()
+    control_socket: str = "dns-suite-authoritative.sock"
+    flush_interval: float = _field(60.0, check=positive_seconds)
 
 
 # --------------------------------------------------------------------------- the generic loader
@@ -393,4 +452,9 @@ def load_authoritative_config(path: str) -> AuthoritativeConfig:
     zones = tuple(
         dataclasses.replace(zone, file=_resolve_path(base_dir, zone.file)) for zone in config.zones
     )
-    return dataclasses.replace(config, zones=zones)
+    keys = tuple(
+        dataclasses.replace(key, file=_resolve_path(base_dir, key.file)) if key.file else key
+        for key in config.keys
+    )
+    return dataclasses.replace(config, zones=zones, keys=keys,
+                               control_socket=_resolve_path(base_dir, config.control_socket))

@@ -57,6 +57,7 @@ def test_valid_file(tmp_path: Path) -> None:
         udp_payload_size=1400,
         nsid="ns1",
         tcp_idle_timeout=5.0,
+        control_socket=str(tmp_path / "dns-suite-authoritative.sock"),
     )
     assert isinstance(config.tcp_idle_timeout, float)
     assert config.identity is None and config.version is None
@@ -64,7 +65,7 @@ def test_valid_file(tmp_path: Path) -> None:
 
 def test_defaults_from_empty_table(tmp_path: Path) -> None:
     config = load_authoritative_config(str(write(tmp_path, "[authoritative]\n")))
-    assert config == AuthoritativeConfig()
+    assert config == AuthoritativeConfig(control_socket=str(tmp_path / "dns-suite-authoritative.sock"))
     assert config.listen == ("127.0.0.1:5300",) and config.zones == ()
 
 
@@ -229,3 +230,29 @@ def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
 def test_parse_listen_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_listen(text)
+
+
+def test_keys_and_update_policy(tmp_path: Path) -> None:
+    text = ('[authoritative]\n[[authoritative.keys]]\nname = "acme."\nsecret = "c2VjcmV0"\n'
+            '[[authoritative.keys]]\nname = "admin."\nfile = "keys/admin.key"\n'
+            '[[authoritative.zones]]\norigin = "a.test."\nfile = "a.zone"\nserial_policy = "unixtime"\n'
+            'update_policy = [{key = "acme.", grant = "acme"}, {key = "admin.", grant = "subdomain", '
+            'name = "dev.a.test."}]\n')
+    config = load_authoritative_config(str(write(tmp_path, text)))
+    assert config.keys[1].file == str(tmp_path / "keys/admin.key")
+    zone = config.zones[0]
+    assert zone.serial_policy == "unixtime"
+    assert [(g.key, g.grant, g.name) for g in zone.update_policy] == [
+        ("acme.", "acme", None), ("admin.", "subdomain", "dev.a.test.")]
+
+
+@pytest.mark.parametrize("text,key", [
+    ('[[authoritative.zones]]\norigin = "a."\nfile = "a"\nupdate_policy = [{key = "k.", grant = "all"}]\n',
+     "authoritative.zones[0].update_policy[0].grant"),
+    ('[[authoritative.zones]]\norigin = "a."\nfile = "a"\nserial_policy = "date"\n',
+     "authoritative.zones[0].serial_policy"),
+])
+def test_policy_errors(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_authoritative_config(str(write(tmp_path, "[authoritative]\n" + text)))
+    assert err.value.key == key
