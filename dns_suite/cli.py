@@ -74,13 +74,16 @@ def _authoritative(args: argparse.Namespace) -> int:
     return service.run(cfg, args.config)
 
 
-def _as_table(cfg) -> dict:
+def _as_table(value):
+    """A config dataclass back as the TOML-shaped value it was loaded from."""
     import dataclasses
 
-    table = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    table["zones"] = [{"origin": z.origin, "file": z.file} for z in cfg.zones]
-    table["listen"] = list(cfg.listen)
-    return {k: v for k, v in table.items() if v is not None}
+    if dataclasses.is_dataclass(value):
+        return {f.name: _as_table(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None}
+    if isinstance(value, tuple):
+        return [_as_table(v) for v in value]
+    return value
 
 
 def _zone_arg(text: str) -> dict:
@@ -90,6 +93,26 @@ def _zone_arg(text: str) -> dict:
     if not sep or not origin or not path:
         raise ConfigError("<command line>", "--zone", f"expected ORIGIN=FILE, got {text!r}")
     return {"origin": origin, "file": path}
+
+
+def _tsig_keygen(args: argparse.Namespace) -> int:
+    """Run ``tsig-keygen``: print a new TSIG key in BIND's key-file format (as ``tsig-keygen`` does).
+
+    Args:
+        args (argparse.Namespace): ``name`` (the key name) and ``algorithm``.
+
+    Returns:
+        int: 0; a bad name or algorithm raises, and :func:`main` reports it with exit code 1.
+    """
+    import secrets
+
+    from dns_suite.wire.tsig import algorithm_name
+    from dns_suite.wire.tsigkeys import format_key
+
+    canon = algorithm_name(args.algorithm).to_text().lower()
+    size = 64 if canon in ("hmac-sha384.", "hmac-sha512.") else 32  # octets of randomness
+    sys.stdout.write(format_key(args.name, args.algorithm, secrets.token_bytes(size)))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_argument("--workers", type=int, metavar="N", help="UDP worker processes")
     auth.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     auth.set_defaults(handler=_authoritative)
+
+    keygen = commands.add_parser(
+        "tsig-keygen",
+        help="print a new TSIG key as a BIND key statement",
+        description="Print a new random TSIG key (RFC 8945) for NAME in the format BIND's "
+        "tsig-keygen writes; usable with nsupdate -k and as a key file in the config.",
+    )
+    keygen.add_argument("name", metavar="NAME", help="the key name, e.g. acme-key.")
+    keygen.add_argument("--algorithm", "-a", default="hmac-sha256", metavar="A",
+                        help="hmac-sha256 (default), hmac-sha224, hmac-sha384, hmac-sha512, "
+                        "hmac-sha1 or hmac-md5")
+    keygen.set_defaults(handler=_tsig_keygen)
     return parser
 
 

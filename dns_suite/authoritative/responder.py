@@ -10,7 +10,9 @@ Policy around the engine (RFC 1035 §4.1, RFC 6891, RFC 9619):
 - EDNS version above 0: BADVERS, question copied (RFC 6891 §6.1.3);
 - class IN: the engine; class CH: ``version.bind``/``version.server`` and
   ``id.server``/``hostname.bind`` TXT when configured; otherwise REFUSED;
-- AXFR/IXFR: REFUSED (zone transfers are not served yet).
+- AXFR/IXFR: REFUSED (zone transfers are not served yet);
+- UPDATE, and any message carrying a TSIG: :data:`DEFER` — the control
+  process owns keys and zone changes (see ``authoritative/dynamic.py``).
 
 UDP replies are sized to max(512, min(client payload, ours)) octets; 512
 without EDNS. OPT is in the reply iff it was in the query.
@@ -60,8 +62,15 @@ def udp_size(edns: Edns | None, ours: int) -> int:
     return 512 if edns is None else max(512, min(edns.payload, ours))
 
 
+#: Returned instead of a reply for messages the control process must handle
+#: (UPDATE, TSIG-signed): an empty reply, which the transports (net/udp.py,
+#: net/tcp.py) hand to their slow handler.
+DEFER = b""
+UPDATE = 5
+
+
 def respond(zones: ZoneSet, data: bytes, opts: Options, *, tcp: bool, client: str = "") -> bytes | None:
-    """The reply to the query ``data``, or None when no reply is due.
+    """The reply to the query ``data``, None when no reply is due, or :data:`DEFER`.
 
     Args:
         zones: the served zones.
@@ -76,10 +85,21 @@ def respond(zones: ZoneSet, data: bytes, opts: Options, *, tcp: bool, client: st
         query = decode(data)
     except WireError:
         return _header_only(data, FORMERR)
-    reply = _answer(zones, query, opts, client)
+    if query.tsig is not None or query.opcode == UPDATE:
+        return DEFER
+    return answer(zones, query, opts, tcp=tcp, client=client)
+
+
+def answer(zones: ZoneSet, query: Message, opts: Options, *, tcp: bool, client: str = "",
+           reserve: int = 0) -> bytes:
+    """The encoded reply to a decoded query (no TSIG handling: see ``dynamic.py``).
+
+    Args:
+        reserve: octets to leave free in a UDP reply (for a TSIG added after).
+    """
+    message, required = _answer(zones, query, opts, client)
     limit = 65535 if tcp else udp_size(query.edns, opts.payload_size)
-    message, required = reply
-    return encode(message, limit, required_additional=required)
+    return encode(message, limit, required_additional=required, reserve=reserve)
 
 
 def _header_only(data: bytes, rcode: int) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Awaitable, Callable
 
 log = logging.getLogger("dns_suite.net.tcp")
 
@@ -22,16 +22,19 @@ class TcpServer:
     """Serves DNS over TCP with a handler looked up per query (so reloads apply).
 
     Args:
-        get_handler: returns the current handler.
+        get_handler: returns the current handler (an empty reply defers to ``defer``).
         on_error: builds the reply when the handler raises (our bug).
         idle_timeout: seconds a connection may stay idle or blocked.
         max_connections: connections served at once.
+        defer: answers deferred messages (UPDATE, TSIG) asynchronously.
     """
 
     def __init__(self, get_handler: Callable[[], Handler],
                  on_error: Callable[[bytes, BaseException], "bytes | None"], *,
-                 idle_timeout: float = 10.0, max_connections: int = 256) -> None:
+                 idle_timeout: float = 10.0, max_connections: int = 256,
+                 defer: Callable[[bytes, str], Awaitable["bytes | None"]] | None = None) -> None:
         self.get_handler = get_handler
+        self.defer = defer
         self.on_error = on_error
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
@@ -77,6 +80,8 @@ class TcpServer:
             data = await asyncio.wait_for(reader.readexactly(int.from_bytes(head, "big")), timeout)
             try:
                 reply = self.get_handler()(data, client)
+                if reply is not None and not reply:  # deferred (UPDATE, TSIG)
+                    reply = await self.defer(data, client) if self.defer else None
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the listener
                 reply = self.on_error(data, exc)
             if reply is None:

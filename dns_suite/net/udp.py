@@ -14,7 +14,8 @@ from typing import Callable
 
 log = logging.getLogger("dns_suite.net.udp")
 
-#: ``handler(query_octets, client_address) -> reply_octets | None``
+#: ``handler(query_octets, client_address) -> reply_octets | None``; an empty
+#: reply means "not mine to answer here": the loop calls ``HandlerRef.defer``.
 Handler = Callable[[bytes, str], "bytes | None"]
 
 
@@ -38,17 +39,20 @@ class HandlerRef:
     """A swappable handler: a reload publishes a new one without stopping the loop.
 
     Attributes:
-        handler: answers any query.
+        handler: answers any query (an empty reply defers it).
         replies: exact-match replies: query octets after the ID -> reply octets
             after the ID; looked up by the loop itself before ``handler`` is
             called (the hot path of DESIGN: no call, no parsing on a hit).
+        defer: answers what ``handler`` deferred (UPDATE, TSIG), blocking.
     """
 
-    __slots__ = ("handler", "replies")
+    __slots__ = ("handler", "replies", "defer")
 
-    def __init__(self, handler: Handler, replies: dict[bytes, bytes] | None = None) -> None:
+    def __init__(self, handler: Handler, replies: dict[bytes, bytes] | None = None,
+                 defer: Handler | None = None) -> None:
         self.handler = handler
         self.replies = {} if replies is None else replies
+        self.defer = defer or (lambda data, client: None)
 
     def publish(self, handler: Handler, replies: dict[bytes, bytes] | None = None) -> None:
         """Switch to a new handler and reply table (one reference each: safe across threads)."""
@@ -82,9 +86,11 @@ def serve_udp(sock: socket.socket, ref: HandlerRef, on_error: Callable[[bytes, B
             continue
         try:
             reply = ref.handler(data, addr[0])
+            if reply is not None and not reply:
+                reply = ref.defer(data, addr[0])  # blocks this loop while the control process works
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the listener
             reply = on_error(data, exc)
-        if reply is not None:
+        if reply:
             try:
                 sendto(reply, addr)
             except OSError as exc:

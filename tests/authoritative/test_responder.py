@@ -64,7 +64,17 @@ def test_qr_set_and_short_are_dropped(zones):
     assert respond(zones, wire[:11], OPTS, tcp=False) is None
 
 
-@pytest.mark.parametrize("opcode", [1, 2, 4, 5, 6])
+def test_update_and_signed_messages_are_deferred_to_the_control_process(zones):
+    from dns_suite.authoritative.responder import DEFER
+    import dns.tsigkeyring
+    import dns.update
+    assert respond(zones, dns.update.UpdateMessage("example.org.").to_wire(), OPTS, tcp=False) == DEFER == b""
+    q = dns.message.make_query("x.d.example.org.", "A")
+    q.use_tsig(dns.tsigkeyring.from_text({"k.": "c2VjcmV0"}))
+    assert respond(zones, q.to_wire(), OPTS, tcp=True) == DEFER
+
+
+@pytest.mark.parametrize("opcode", [1, 2, 4, 6])
 def test_other_opcodes_notimp(zones, opcode):
     msg = dns.message.make_query("example.org.", "SOA")
     msg.set_opcode(opcode)
