@@ -61,9 +61,15 @@ def _authoritative(args: argparse.Namespace) -> int:
             overrides["workers"] = args.workers
         data = {"authoritative": {**_as_table(cfg), **overrides}}
     elif args.zone:
-        data = {"authoritative": {"listen": args.listen or ["127.0.0.1:5300"],
-                                  "workers": args.workers or 1,
-                                  "zones": [_zone_arg(z) for z in args.zone]}}
+        import os
+        import tempfile
+
+        listen = args.listen or ["127.0.0.1:5300"]
+        port = listen[0].rsplit(":", 1)[-1]
+        data = {"authoritative": {"listen": listen, "workers": args.workers or 1,
+                                  "zones": [_zone_arg(z) for z in args.zone],
+                                  "control_socket": os.path.join(tempfile.gettempdir(),
+                                                                 f"dns-suite-authoritative-{port}.sock")}}
     else:
         print("dns-suite authoritative: give --config FILE or --zone ORIGIN=FILE", file=sys.stderr)
         return 2
@@ -115,6 +121,27 @@ def _tsig_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ctl(args: argparse.Namespace) -> int:
+    """Run ``ctl``: one command to a running authoritative service over its control socket.
+
+    Args:
+        args (argparse.Namespace): ``socket`` or ``config``, ``ctl_command``, ``zone``.
+
+    Returns:
+        int: 0 on success, 1 when the service is unreachable or refuses.
+    """
+    from dns_suite.authoritative.ctl import ctl_main
+    from dns_suite.config import AuthoritativeConfig, load_authoritative_config
+
+    if args.socket:
+        path = args.socket
+    elif args.config:
+        path = load_authoritative_config(args.config).control_socket
+    else:
+        path = AuthoritativeConfig().control_socket
+    return ctl_main(path, args.ctl_command, args.zone)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand.
 
@@ -161,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_argument("--workers", type=int, metavar="N", help="UDP worker processes")
     auth.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     auth.set_defaults(handler=_authoritative)
+
+    ctl = commands.add_parser(
+        "ctl",
+        help="control a running authoritative service",
+        description="Send a command to a running authoritative service over its control socket.",
+    )
+    ctl.add_argument("ctl_command", metavar="COMMAND",
+                     choices=["reload", "zone-status", "freeze", "thaw", "stats"],
+                     help="reload [ZONE] | zone-status [ZONE] | freeze ZONE | thaw ZONE | stats")
+    ctl.add_argument("zone", nargs="?", metavar="ZONE", help="the zone, where the command takes one")
+    where = ctl.add_mutually_exclusive_group()
+    where.add_argument("--socket", metavar="PATH", help="the control socket")
+    where.add_argument("--config", metavar="FILE", help="take the socket path from this config")
+    ctl.set_defaults(handler=_ctl)
 
     keygen = commands.add_parser(
         "tsig-keygen",

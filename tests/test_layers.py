@@ -34,6 +34,8 @@ IO_STDLIB = frozenset(
 IO_MODULES = (
     "runtime.py", "zone/loader.py", "zone/journal.py", "*/service.py", "acme/agent.py",
     "acme/store.py", "net/*", "cli.py", "config.py",
+    # the authoritative service's I/O edge, split from service.py to keep modules small
+    "authoritative/workers.py", "authoritative/dynzones.py", "authoritative/ctl.py",
 )
 """Path patterns (relative to dns_suite/) of the modules marked (I/O) in the design."""
 
@@ -73,6 +75,9 @@ RULES: dict[str, Allowed] = {
     "zone/*": Allowed(internal=("wire",)),
     "chain/*": Allowed(internal=("wire",)),
     "authoritative/service.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
+    "authoritative/workers.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
+    "authoritative/dynzones.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
+    "authoritative/ctl.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/*": Allowed(internal=("wire", "zone")),
     "resolver/service.py": Allowed(
         internal=("wire", "zone", "authoritative.engine", *SERVICE_EXTRAS)

@@ -1,15 +1,18 @@
 """``dns-suite authoritative``: zones from files served over UDP and TCP (I/O).
 
 Process model (DESIGN "Process model"): this control process loads the
-zones, serves TCP with asyncio, and handles SIGHUP (reload config and zones:
-a zone that fails to load is reported with file, line and reason, and its
-old copy keeps serving) and SIGTERM/SIGINT (stop). UDP is answered by
-blocking recvfrom/sendto loops over the pre-rendered table: with
-``workers = 1`` in threads of this process, where a reload swaps the table
-in place; with ``workers = N > 1`` in N forked worker processes sharing the
-port by SO_REUSEPORT, where a reload forks a fresh worker set from the new
-state and then stops the old set (the "fork a fresh set" option of DESIGN).
-A worker that dies is replaced.
+zones, serves TCP with asyncio, owns every change (UPDATE with its journal,
+reloads, flushes) and the ``dns-suite ctl`` socket, and handles SIGHUP
+(reload config and zones: a zone that fails to load is reported with file,
+line and reason, and its old copy keeps serving) and SIGTERM/SIGINT
+(flush dynamic zones, stop). UDP is answered by blocking recvfrom/sendto
+loops over the pre-rendered table: with ``workers = 1`` in threads of this
+process, where a new state swaps the table in place; with ``workers = N >
+1`` in N forked workers sharing the port by SO_REUSEPORT, where a new state
+forks a fresh set and stops the old one (authoritative/workers.py). What
+the fast path defers (UPDATE, TSIG-signed messages) comes here and is
+decided by authoritative/dynamic.py; an accepted UPDATE is journaled
+(fsync) and published before its reply is sent.
 """
 
 from __future__ import annotations
@@ -17,123 +20,53 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 import threading
+import time
 
+from dns_suite.authoritative import dynamic
+from dns_suite.authoritative.ctl import ControlServer
+from dns_suite.authoritative.dynzones import DynamicZone
+from dns_suite.authoritative.policy import Policy
 from dns_suite.authoritative.prerender import Prerendered
 from dns_suite.authoritative.responder import Options
+from dns_suite.authoritative.workers import WorkerSet
 from dns_suite.authoritative.zoneset import ZoneSet
 from dns_suite.config import AuthoritativeConfig, load_authoritative_config, parse_listen
-from dns_suite.errors import ConfigError
+from dns_suite.errors import ConfigError, DnsSuiteError
 from dns_suite.net.tcp import TcpServer
 from dns_suite.net.udp import HandlerRef, bind_udp, serve_udp
+from dns_suite.wire.errors import WireError
+from dns_suite.wire.message import decode
+from dns_suite.wire.name import Name
+from dns_suite.wire.tsigkeys import keys_from_config
+from dns_suite.zone.journal import JournalError
 from dns_suite.zone.loader import load_zone
 from dns_suite.zone.model import Zone
 
 log = logging.getLogger("dns_suite.authoritative")
-SERVFAIL = 2
+FORMERR, SERVFAIL = 1, 2
 
 
 def servfail(data: bytes, exc: BaseException) -> bytes | None:
     """Our bug while answering: log it with the query, answer SERVFAIL."""
     log.error("bug answering query=%s: %r", data[:512].hex(), exc, exc_info=exc)
+    return _header_reply(data, SERVFAIL)
+
+
+def _header_reply(data: bytes, rcode: int) -> bytes | None:
     if len(data) < 12 or data[2] & 0x80:
         return None
-    return data[:2] + bytes((0x80 | (data[2] & 0x79), SERVFAIL)) + bytes(8)
+    return data[:2] + bytes((0x80 | (data[2] & 0x79), rcode)) + bytes(8)
 
 
-def load_zones(cfg: AuthoritativeConfig, old: dict[bytes, Zone]) -> list[Zone]:
-    """Load every configured zone; one that fails keeps its ``old`` copy (if any).
-
-    Returns:
-        the zones to serve.
-    """
-    zones = []
-    for zc in cfg.zones:
-        result = load_zone(zc.origin, zc.file, allow_generate=cfg.allow_generate)
-        for p in result.problems:
-            (log.error if p.severity == "error" else log.warning)("zone=%s %s", zc.origin, p)
-        if result.zone is not None:
-            log.info("zone=%s loaded serial=%d records=%d", zc.origin, result.zone.serial,
-                     result.zone.record_count())
-            zones.append(result.zone)
-            continue
-        previous = next((z for k, z in old.items() if z.origin.to_text().lower() ==
-                         (zc.origin if zc.origin.endswith(".") else zc.origin + ".").lower()), None)
-        if previous is not None:
-            log.error("zone=%s not reloaded: keeps serving serial=%d", zc.origin, previous.serial)
-            zones.append(previous)
-        else:
-            log.error("zone=%s not loaded: not served", zc.origin)
-    return zones
+def _key(origin: str) -> bytes:
+    return Name.from_text(origin if origin.endswith(".") else origin + ".").key
 
 
-def options_from(cfg: AuthoritativeConfig) -> Options:
-    """Server options from the config."""
-    return Options(payload_size=cfg.udp_payload_size,
-                   nsid=cfg.nsid.encode() if cfg.nsid is not None else None,
-                   identity=cfg.identity, version=cfg.version, cookie_secret=os.urandom(16))
-
-
-class WorkerSet:
-    """N forked UDP workers, each with its own SO_REUSEPORT socket per listen address."""
-
-    def __init__(self, table: Prerendered, listen: list[tuple[str, int]], count: int,
-                 close_in_child: list[int]) -> None:
-        self.pids: dict[int, int] = {}
-        self.table, self.listen, self.close_in_child = table, listen, close_in_child
-        for index in range(count):
-            self.spawn(index)
-
-    def spawn(self, index: int) -> None:
-        """Fork worker ``index``."""
-        sockets = [bind_udp(host, port) for host, port in self.listen]
-        pid = os.fork()
-        if pid == 0:
-            self._child(sockets)
-        for s in sockets:
-            s.close()
-        self.pids[pid] = index
-
-    def _child(self, sockets: list[socket.socket]) -> None:
-        try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            for fd in self.close_in_child:
-                os.close(fd)
-            ref = HandlerRef(self.table.udp, self.table.table)
-            threads = [threading.Thread(target=serve_udp, args=(s, ref, servfail), daemon=True)
-                       for s in sockets[1:]]
-            for t in threads:
-                t.start()
-            serve_udp(sockets[0], ref, servfail)
-        finally:
-            os._exit(0)
-
-    def stop(self) -> None:
-        """SIGTERM every worker and reap them."""
-        for pid in list(self.pids):
-            try:
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-        self.pids.clear()
-
-    def reap(self) -> None:
-        """Replace workers that died."""
-        for pid, index in list(self.pids.items()):
-            try:
-                done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done, status = pid, 0
-            if done:
-                log.error("udp worker pid=%d died status=%d: replacing it", pid, status)
-                del self.pids[pid]
-                self.spawn(index)
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 class AuthoritativeService:
@@ -142,27 +75,78 @@ class AuthoritativeService:
     Args:
         cfg: the configuration.
         config_path: the file it came from (re-read on SIGHUP), or None.
+
+    Raises:
+        DnsSuiteError: keys or policies in the config are wrong.
     """
 
     def __init__(self, cfg: AuthoritativeConfig, config_path: str | None = None) -> None:
         self.cfg = cfg
         self.config_path = config_path
         self.listen = [parse_listen(x) for x in cfg.listen]
-        self.zones = ZoneSet(load_zones(cfg, {}), version=1)
-        self.table = Prerendered(self.zones, options_from(cfg), cfg.prerender_max_entries)
-        self.ref = HandlerRef(self.table.udp, self.table.table)
-        self.tcp = TcpServer(lambda: self.table.tcp, servfail, idle_timeout=cfg.tcp_idle_timeout,
-                             max_connections=cfg.tcp_max_connections)
-        self.workers: WorkerSet | None = None
-        self._udp_sockets: list[socket.socket] = []
-        self._reaper: asyncio.Task | None = None
         self._file_shape = None
         if config_path is not None:  # what the file said, before command-line overrides
             file_cfg = load_authoritative_config(config_path)
             self._file_shape = (file_cfg.listen, file_cfg.workers)
+        self.dynamic: dict[bytes, DynamicZone] = {}
+        self._configure(cfg)
+        self.zones = ZoneSet(self._load_all(cfg, {}), version=1)
+        self.opts = _options(cfg)
+        self.table = Prerendered(self.zones, self.opts, cfg.prerender_max_entries)
+        self.ref = HandlerRef(self.table.udp, self.table.table, self._defer_from_thread)
+        self.tcp = TcpServer(lambda: self.table.tcp, servfail, idle_timeout=cfg.tcp_idle_timeout,
+                             max_connections=cfg.tcp_max_connections, defer=self._defer_async)
+        self.ctl = ControlServer(self)
+        self.workers: WorkerSet | None = None
+        self._udp_sockets: list[socket.socket] = []
+        self._tasks: list[asyncio.Task] = []
+        self._flush_handles: dict[bytes, asyncio.TimerHandle] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
 
+    # --- configuration and zones ---------------------------------------------
+    def _configure(self, cfg: AuthoritativeConfig) -> None:
+        """Keys and policies from ``cfg`` (raises DnsSuiteError on a bad key or grant)."""
+        self.keys = keys_from_config(cfg.keys, _read_text)
+        self.policies = {
+            _key(z.origin): dynamic.ZonePolicy(policy=Policy(z.update_policy, Name.from_text(
+                z.origin if z.origin.endswith(".") else z.origin + ".")), serial_policy=z.serial_policy)
+            for z in cfg.zones if z.update_policy}
+        for z in cfg.zones:
+            key = _key(z.origin)
+            if z.update_policy and key not in self.dynamic:
+                self.dynamic[key] = DynamicZone(z.origin, z.file, cfg.allow_generate)
+
+    def _load_all(self, cfg: AuthoritativeConfig, old: dict[bytes, Zone]) -> list[Zone]:
+        zones = []
+        for zc in cfg.zones:
+            key = _key(zc.origin)
+            zone = self._load_one(zc, cfg, old.get(key))
+            if zone is not None:
+                zones.append(zone)
+        return zones
+
+    def _load_one(self, zc, cfg: AuthoritativeConfig, previous: Zone | None) -> Zone | None:
+        dz = self.dynamic.get(_key(zc.origin))
+        if dz is not None:
+            zone = dz.reload(previous) if previous is not None else dz.load()
+        else:
+            result = load_zone(zc.origin, zc.file, allow_generate=cfg.allow_generate)
+            for p in result.problems:
+                (log.error if p.severity == "error" else log.warning)("zone=%s %s", zc.origin, p)
+            zone = result.zone
+        if zone is None and previous is not None:
+            log.error("zone=%s not reloaded: keeps serving serial=%d", zc.origin, previous.serial)
+            return previous
+        if zone is None:
+            log.error("zone=%s not loaded: not served", zc.origin)
+        elif zone is not previous:
+            log.info("zone=%s loaded serial=%d records=%d", zc.origin, zone.serial, zone.record_count())
+        return zone
+
+    # --- serving ---------------------------------------------------------------
     async def start(self) -> None:
         """Bind and serve; raises OSError when an address cannot be bound."""
+        self.loop = asyncio.get_running_loop()
         for host, port in self.listen:
             await self.tcp.listen(host, port)
         if self.cfg.workers == 1:
@@ -172,13 +156,15 @@ class AuthoritativeService:
                 threading.Thread(target=serve_udp, args=(sock, self.ref, servfail), daemon=True).start()
         else:
             self.workers = self._fork_workers()
-            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
-        log.info("serving listen=%s workers=%d zones=%d", ",".join(self.cfg.listen),
-                 self.cfg.workers, len(self.zones.zones))
+            self._tasks.append(self.loop.create_task(self._reap_forever()))
+        await self.ctl.start(self.cfg.control_socket)
+        log.info("serving listen=%s workers=%d zones=%d dynamic=%d", ",".join(self.cfg.listen),
+                 self.cfg.workers, len(self.zones.zones), len(self.dynamic))
 
     def _fork_workers(self) -> WorkerSet:
-        fds = [s.fileno() for srv in self.tcp.servers for s in srv.sockets]
-        return WorkerSet(self.table, self.listen, self.cfg.workers, fds)
+        fds = [s.fileno() for srv in self.tcp.servers for s in srv.sockets] + self.ctl.fds()
+        return WorkerSet(self.table.udp, self.table.table, self.listen, self.cfg.workers, fds,
+                         self.control, servfail)
 
     async def _reap_forever(self) -> None:
         while True:
@@ -186,49 +172,124 @@ class AuthoritativeService:
             if self.workers is not None:
                 self.workers.reap()
 
-    async def reload(self) -> None:
-        """SIGHUP: re-read the config (if from a file) and every zone; publish the new state."""
+    def publish(self, zones: ZoneSet) -> None:
+        """Serve ``zones`` from now on: a new table, swapped in or forked into new workers."""
+        self.zones = zones
+        self.table = Prerendered(zones, self.opts, self.cfg.prerender_max_entries)
+        self.ref.publish(self.table.udp, self.table.table)
+        if self.workers is not None:
+            old, self.workers = self.workers, self._fork_workers()
+            self.loop.call_later(0.5, old.stop)  # let the old set send what it is answering
+
+    # --- deferred messages: UPDATE and TSIG -----------------------------------------
+    def control(self, data: bytes, client: str, tcp: bool = False) -> bytes | None:
+        """Answer a deferred message (runs in the event loop's thread)."""
+        try:
+            msg = decode(data)
+        except WireError:
+            return _header_reply(data, FORMERR)
+        frozen = frozenset(k for k, dz in self.dynamic.items() if dz.frozen)
+        outcome = dynamic.handle(self.zones, data, msg, keys=self.keys, policies=self.policies,
+                                 opts=self.opts, tcp=tcp, client=client, now=int(time.time()),
+                                 frozen=frozen)
+        if outcome.log:
+            log.info("%s", outcome.log)
+        if outcome.update is not None:
+            if not self._commit(outcome.zone_key, outcome.update):
+                return _header_reply(data, SERVFAIL)
+        return outcome.reply
+
+    def _commit(self, key: bytes, result) -> bool:
+        old = self.zones.zones[key]
+        try:
+            self.dynamic[key].commit(old, result)
+        except JournalError as exc:
+            log.error("zone=%s update not journaled, not applied: %s", old.origin, exc)
+            return False
+        zones = [result.zone if z is old else z for z in self.zones.zones.values()]
+        self.publish(ZoneSet(zones, version=self.zones.version + 1))
+        self._schedule_flush(key)
+        return True
+
+    def _defer_from_thread(self, data: bytes, client: str) -> bytes | None:
+        future = asyncio.run_coroutine_threadsafe(self._defer_async(data, client, False), self.loop)
+        return future.result(timeout=10.0)
+
+    async def _defer_async(self, data: bytes, client: str, tcp: bool = True) -> bytes | None:
+        return self.control(data, client, tcp)
+
+    # --- flushing, reloading, stopping ---------------------------------------------
+    def _schedule_flush(self, key: bytes) -> None:
+        if key not in self._flush_handles and self.loop is not None:
+            self._flush_handles[key] = self.loop.call_later(self.cfg.flush_interval, self.flush, key)
+
+    def flush(self, key: bytes) -> None:
+        """Write a dynamic zone's file and compact its journal."""
+        handle = self._flush_handles.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+        zone = self.zones.zones.get(key)
+        if zone is not None and key in self.dynamic:
+            try:
+                self.dynamic[key].flush(zone)
+            except (OSError, DnsSuiteError) as exc:
+                log.error("zone=%s flush failed (journal keeps the changes): %s", zone.origin, exc)
+
+    async def reload(self, only: str | None = None) -> None:
+        """SIGHUP or ``ctl reload``: re-read the config (if from a file) and the zones."""
         cfg = self.cfg
-        if self.config_path is not None:
+        if self.config_path is not None and only is None:
             try:
                 cfg = load_authoritative_config(self.config_path)
-            except ConfigError as exc:
+                self._configure(cfg)
+            except (ConfigError, DnsSuiteError) as exc:
                 log.error("reload: config refused, nothing changed: %s", exc)
                 return
             if (cfg.listen, cfg.workers) != self._file_shape:
                 log.warning("reload: listen/workers changes need a restart; kept the old ones")
-        zones = ZoneSet(load_zones(cfg, self.zones.zones), version=self.zones.version + 1)
-        self.cfg = cfg if self.config_path is None else _keep_sockets(cfg, self.cfg)
-        self.zones = zones
-        self.table = Prerendered(zones, options_from(self.cfg), self.cfg.prerender_max_entries)
-        self.ref.publish(self.table.udp, self.table.table)
-        if self.workers is not None:
-            old, self.workers = self.workers, self._fork_workers()
-            old.stop()
-        log.info("reloaded version=%d zones=%d", zones.version, len(zones.zones))
+            from dataclasses import replace
+            cfg = replace(cfg, listen=self.cfg.listen, workers=self.cfg.workers)
+        wanted = [z for z in cfg.zones if only is None or _key(z.origin) == _key(only)]
+        zones = dict(self.zones.zones) if only is not None else {}
+        for zc in wanted:
+            zone = self._load_one(zc, cfg, self.zones.zones.get(_key(zc.origin)))
+            if zone is not None:
+                zones[_key(zc.origin)] = zone
+        self.cfg, self.opts = cfg, _options(cfg)
+        self.publish(ZoneSet(list(zones.values()), version=self.zones.version + 1))
+        log.info("reloaded version=%d zones=%d", self.zones.version, len(self.zones.zones))
 
     async def stop(self) -> None:
-        """SIGTERM: stop the workers and listeners."""
-        if self._reaper is not None:
-            self._reaper.cancel()
+        """SIGTERM: flush dynamic zones, stop the workers and listeners."""
+        for task in self._tasks:
+            task.cancel()
+        for key in list(self.dynamic):
+            self.flush(key)
         if self.workers is not None:
             self.workers.stop()
         for sock in self._udp_sockets:
             sock.close()
+        await self.ctl.close()
         await self.tcp.close()
         log.info("stopped")
 
 
-def _keep_sockets(new: AuthoritativeConfig, old: AuthoritativeConfig) -> AuthoritativeConfig:
-    from dataclasses import replace
-    return replace(new, listen=old.listen, workers=old.workers)
+def _options(cfg: AuthoritativeConfig) -> Options:
+    """Server options from the config."""
+    return Options(payload_size=cfg.udp_payload_size,
+                   nsid=cfg.nsid.encode() if cfg.nsid is not None else None,
+                   identity=cfg.identity, version=cfg.version, cookie_secret=os.urandom(16))
 
 
 def run(cfg: AuthoritativeConfig, config_path: str | None = None) -> int:
     """Run the service until SIGTERM/SIGINT. Returns the exit code."""
     from dns_suite.runtime import serve_until_stopped
 
-    service = AuthoritativeService(cfg, config_path)
+    try:
+        service = AuthoritativeService(cfg, config_path)
+    except DnsSuiteError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
 
     async def main() -> None:
         await serve_until_stopped(service.start, service.stop, service.reload)

@@ -20,10 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from dns_suite.wire.errors import WireError
 from dns_suite.wire.message import RR, Message
 from dns_suite.wire.name import Name
 from dns_suite.wire.rdata import NAME_TYPES, rdata_names
 from dns_suite.zone.checks import whole_zone_checks
+from dns_suite.zone.diff import serial_gt
 from dns_suite.zone.model import RRset, Zone
 
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
@@ -53,11 +55,6 @@ class UpdateResult:
     reason: str = ""
 
 
-def serial_gt(a: int, b: int) -> bool:
-    """``a > b`` in RFC 1982 serial arithmetic (32 bits)."""
-    return a != b and ((a - b) & 0xFFFFFFFF) < 0x80000000
-
-
 def next_serial(current: int, policy: str, now: int) -> int:
     """The next SOA serial: ``increment`` (+1) or ``unixtime`` (now, or +1 when not higher)."""
     if policy == "unixtime" and serial_gt(now & 0xFFFFFFFF, current):
@@ -67,10 +64,14 @@ def next_serial(current: int, policy: str, now: int) -> int:
 
 def canonical_rdata(rrtype: int, rdata: bytes) -> bytes:
     """Rdata with embedded names lowercased, for comparing RRs (RFC 4034 §6.2)."""
-    if rrtype not in NAME_TYPES:
+    if rrtype not in NAME_TYPES or not rdata:
         return rdata
+    try:
+        names = rdata_names(rrtype, rdata)
+    except WireError:
+        return rdata  # not this type's layout (an empty class NONE delete): compared as octets
     out, pos = [], 0
-    for at, name in rdata_names(rrtype, rdata):
+    for at, name in names:
         out += [rdata[pos:at], name.key]
         pos = at + len(name.wire)
     out.append(rdata[pos:])
@@ -89,8 +90,10 @@ def apply_update(zone: Zone, msg: Message, *, permitted: Callable[[RR], bool],
         serial_policy: ``increment`` or ``unixtime``.
         now: wall time in seconds since the epoch (for ``unixtime``).
     """
-    if len(msg.question) != 1 or msg.question[0].qtype != SOA or msg.question[0].qclass != zone.rrclass:
+    if len(msg.question) != 1 or msg.question[0].qtype != SOA:
         return UpdateResult(rcode=FORMERR, reason="zone section must hold one SOA question")
+    if msg.question[0].qclass != zone.rrclass:  # §3.1.1: not a zone of ours
+        return UpdateResult(rcode=NOTAUTH, reason=f"zone section of class {msg.question[0].qclass}")
     work = _Work(zone)
     for check in (_prerequisites, _permissions, _prescan):
         rcode, reason = check(work, msg, permitted)
@@ -175,7 +178,10 @@ class _Work:
             first = self.zone.nodes.get(key)
             node = {r.rrtype: (r.ttl, list(r.rdatas)) for r in first.chain()} if first else {}
             self.names[key] = node
-            self.owners[key] = first.wire if first else (owner_wire or key)
+            if first is not None:
+                self.owners[key] = first.wire
+        if key not in self.owners and owner_wire is not None:
+            self.owners[key] = owner_wire  # a new name: the spelling of its first add (RFC 4343 §4.1)
         return node
 
     def rdatas(self, key: bytes, rrtype: int) -> list[bytes]:
@@ -214,8 +220,8 @@ class _Work:
     def _add(self, node, rr: RR, apex: bool) -> None:
         if rr.rrtype == SOA:
             current = node.get(SOA)
-            if apex and current and serial_gt(_serial(rr.rdata), _serial(current[1][0])):
-                node[SOA] = (rr.ttl, [rr.rdata])
+            if apex and current and not serial_gt(_serial(current[1][0]), _serial(rr.rdata)):
+                node[SOA] = (rr.ttl, [rr.rdata])  # §3.4.2.2: unless the zone's serial is higher
             return
         others = [t for t in node if t not in _DNSSEC and t != rr.rrtype]
         if (rr.rrtype == CNAME and others) or (rr.rrtype not in _DNSSEC and CNAME in node
@@ -233,12 +239,10 @@ class _Work:
         removed, added = self._difference()
         if not removed and not added:
             return UpdateResult(rcode=NOERROR)
-        old_soa = self.zone.soa
-        new_soa = self.node(self.okey)[SOA]
-        if new_soa[1][0] == old_soa.rdatas[0]:
-            serial = next_serial(_serial(old_soa.rdatas[0]), serial_policy, now)
-            rdata = old_soa.rdatas[0][:-20] + serial.to_bytes(4, "big") + old_soa.rdatas[0][-16:]
-            self.names[self.okey][SOA] = (new_soa[0], [rdata])
+        ttl, (soa,) = self.node(self.okey)[SOA]
+        if not serial_gt(_serial(soa), self.zone.serial):  # the update did not raise it: we do
+            serial = next_serial(self.zone.serial, serial_policy, now)
+            self.names[self.okey][SOA] = (ttl, [soa[:-20] + serial.to_bytes(4, "big") + soa[-16:]])
             removed, added = self._difference()
         return self._build(removed, added)
 
@@ -248,7 +252,7 @@ class _Work:
             first = self.zone.nodes.get(key)
             before = {(r.rrtype, r.ttl, rd) for r in first.chain() for rd in r.rdatas} if first else set()
             after = {(t, ttl, rd) for t, (ttl, rds) in node.items() for rd in rds}
-            owner = self.owners[key]
+            owner = self.owners.get(key, key)
             removed += [(owner, t, ttl, rd) for t, ttl, rd in sorted(before - after)]
             added += [(owner, t, ttl, rd) for t, ttl, rd in sorted(after - before)]
         soa_first = sorted(removed, key=lambda c: c[1] != SOA), sorted(added, key=lambda c: c[1] != SOA)
@@ -260,7 +264,7 @@ class _Work:
             first = None
             for rrtype in sorted(node, reverse=True):
                 ttl, rdatas = node[rrtype]
-                first = RRset(self.owners[key], rrtype, ttl, tuple(rdatas), first)
+                first = RRset(self.owners.get(key, key), rrtype, ttl, tuple(rdatas), first)
             if first is None:
                 nodes.pop(key, None)
             else:

@@ -173,7 +173,10 @@ def test_workers_serve_and_reload(tmp_path):
         svc.zone.write_text(ZONE.format(serial=4))
         svc.proc.send_signal(signal.SIGHUP)
         svc.wait_log("reloaded version=2")
-        time.sleep(0.3)
+        deadline = time.monotonic() + 5  # the old worker set drains for 0.5 s
+        while time.monotonic() < deadline and svc.www() != "192.0.2.4":
+            time.sleep(0.1)
+        time.sleep(1.0)
         assert {svc.www() for _ in range(40)} == {"192.0.2.4"}
         assert svc.ask("www.svc.test.", tcp=True).answer[0][0].address == "192.0.2.4"
     finally:

@@ -1,0 +1,142 @@
+"""UPDATE and TSIG-signed messages: decisions of the control process (pure).
+
+:func:`handle` takes a message the fast path deferred (an UPDATE, or any
+message with a TSIG) and returns the reply octets and, for an accepted
+UPDATE that changed a zone, the :class:`~dns_suite.zone.update.UpdateResult`
+the caller must journal and publish *before* sending the reply.
+
+TSIG (RFC 8945 §5.2-5.3): an unknown key, or a bad MAC, gets NOTAUTH with
+an unsigned TSIG carrying BADKEY/BADSIG; a bad time gets NOTAUTH/BADTIME,
+signed, with our time in Other Data; a MAC of illegal length gets FORMERR.
+Replies to good signed requests are signed with the request MAC.
+UPDATE (RFC 2136 §3): zone section not one SOA question -> FORMERR; zone
+not served here -> NOTAUTH; no policy for it, or unsigned -> REFUSED;
+then :func:`~dns_suite.zone.update.apply_update` decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from struct import pack
+
+from dns_suite.authoritative.policy import Policy
+from dns_suite.authoritative.responder import Options, answer
+from dns_suite.authoritative.zoneset import ZoneSet
+from dns_suite.wire.message import Message, encode
+from dns_suite.wire.errors import WireError
+from dns_suite.wire.tsig import BADTIME, TsigKey, Verdict, parse_rdata, sign, verify
+from dns_suite.wire.types import Flag
+from dns_suite.zone.update import UpdateResult, apply_update
+
+UPDATE, SOA = 5, 6
+FORMERR, REFUSED, NOTAUTH = 1, 5, 9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZonePolicy:
+    """A dynamic zone's rules: who may change what, and how its serial rises."""
+
+    policy: Policy
+    serial_policy: str = "increment"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What to do with a deferred message.
+
+    Attributes:
+        reply: the reply octets, or None to send nothing.
+        update: an accepted change to journal and publish before replying.
+        zone_key: the changed zone's origin key.
+        log: a line for the log (key, zone, rcode, reason), empty when nothing to say.
+    """
+
+    reply: bytes | None
+    update: UpdateResult | None = None
+    zone_key: bytes = b""
+    log: str = ""
+
+
+def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigKey],
+           policies: dict[bytes, ZonePolicy], opts: Options, tcp: bool, client: str, now: int,
+           frozen: frozenset[bytes] = frozenset()) -> Outcome:
+    """Decide the reply to a deferred message (see the module docstring).
+
+    Args:
+        zones: the served zones.
+        data: the message as received.
+        msg: ``data`` decoded.
+        keys: TSIG keys by name key.
+        policies: dynamic zones' policies by origin key.
+        opts: server options.
+        tcp: the transport.
+        client: the client's address, for logs and cookies.
+        now: wall time, seconds since the epoch.
+        frozen: origin keys of zones whose updates are refused for now (``ctl freeze``).
+    """
+    verdict = None
+    if msg.tsig is not None:
+        try:
+            record = parse_rdata(msg.tsig.owner, msg.tsig.rdata)
+        except WireError:
+            return Outcome(reply=_reply(msg, FORMERR))
+        verdict = verify(data, msg.tsig_offset, record, keys, now=now)
+        if not verdict.ok:
+            return Outcome(reply=_tsig_error(msg, verdict, now),
+                           log=f"tsig error={verdict.error} rcode={verdict.rcode} key={record.key_name} client={client}")
+    if msg.opcode == UPDATE:
+        outcome = _update(zones, msg, verdict, policies, client, now, frozen)
+    else:
+        reserve = len(msg.tsig.owner.wire) + 10 + len(msg.tsig.rdata) + 64 if msg.tsig else 0
+        outcome = Outcome(reply=answer(zones, replace(msg, tsig=None), opts, tcp=tcp, client=client,
+                                       reserve=reserve))
+    if verdict is not None and outcome.reply is not None:
+        signed, _ = sign(outcome.reply, verdict.key, now=now, request_mac=verdict.record.mac)
+        outcome = replace(outcome, reply=signed)
+    return outcome
+
+
+def _update(zones: ZoneSet, msg: Message, verdict: Verdict | None, policies: dict[bytes, ZonePolicy],
+            client: str, now: int, frozen: frozenset[bytes]) -> Outcome:
+    key = verdict.key.name if verdict is not None else None
+    if len(msg.question) != 1 or msg.question[0].qtype != SOA:
+        return Outcome(reply=_reply(msg, FORMERR), log=f"update malformed zone section client={client}")
+    zname = msg.question[0].qname
+    zone = zones.zones.get(zname.key)
+    if zone is None:
+        return Outcome(reply=_reply(msg, NOTAUTH), log=f"update zone={zname} not served client={client}")
+    if zname.key in frozen:
+        return Outcome(reply=_reply(msg, REFUSED), log=f"update zone={zname} refused: frozen client={client}")
+    rules = policies.get(zname.key)
+    if rules is None or key is None or not rules.policy:
+        return Outcome(reply=_reply(msg, REFUSED),
+                       log=f"update zone={zname} refused: {'no policy' if rules is None else 'unsigned'} "
+                           f"key={key} client={client}")
+    result = apply_update(zone, msg, permitted=lambda rr: rules.policy.permits(key, rr),
+                          serial_policy=rules.serial_policy, now=now)
+    log = f"update zone={zname} key={key} client={client} rcode={result.rcode}"
+    if result.reason:
+        log += f" reason={result.reason}"
+    if result.zone is not None:
+        log += f" serial={result.zone.serial} removed={len(result.removed)} added={len(result.added)}"
+    return Outcome(reply=_reply(msg, result.rcode), update=result if result.zone else None,
+                   zone_key=zname.key, log=log)
+
+
+def _reply(msg: Message, rcode: int) -> bytes:
+    """A reply with the zone/question section copied and no records."""
+    return encode(Message(id=msg.id, flags=Flag.QR | (msg.flags & Flag.RD), opcode=msg.opcode,
+                          rcode=rcode, question=msg.question))
+
+
+def _tsig_error(msg: Message, verdict: Verdict, now: int) -> bytes:
+    """NOTAUTH (or FORMERR) with a TSIG carrying the error (RFC 8945 §5.3.2)."""
+    unsigned = _reply(msg, verdict.rcode)
+    if verdict.rcode == FORMERR:
+        return unsigned
+    rec = verdict.record
+    if verdict.signed_reply and verdict.key is not None:
+        other = pack("!HI", now >> 32, now & 0xFFFFFFFF) if verdict.error == BADTIME else b""
+        return sign(unsigned, verdict.key, now=now, request_mac=rec.mac, error=verdict.error, other=other)[0]
+    stub = TsigKey(name=rec.key_name, algorithm=rec.algorithm, secret=b"")
+    return sign(unsigned, stub, now=now, error=verdict.error, empty_mac=True)[0]

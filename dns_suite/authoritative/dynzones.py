@@ -1,0 +1,133 @@
+"""Dynamic zones on disk: zone file + journal, commit, flush, hand edits (I/O).
+
+How it works: a dynamic zone (one with an ``update_policy``) is its file
+plus its journal (``<file>.jnl``): at start the file is loaded and every
+journal entry that follows its serial is applied. An accepted UPDATE is
+appended to the journal and fsynced (:meth:`DynamicZone.commit`) before the
+reply is sent, so a crash at any moment loses nothing acknowledged and
+leaves nothing half-applied (a torn last entry was never acknowledged and is
+cut off at the next open). After ``flush_interval`` seconds, and at
+shutdown, the zone file is rewritten atomically (temp file, fsync, rename)
+and the journal compacted (:meth:`flush`). A reload takes a hand-edited file
+only when its serial is higher (RFC 1982), journaling the difference;
+``freeze`` flushes and refuses updates until ``thaw`` so hand edits are safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from dns_suite.zone.journal import (Change, Diff, Journal, JournalError, journal_path, replay, serial_gt,
+                                    write_zone_file)
+from dns_suite.zone.loader import load_zone
+from dns_suite.zone.model import Zone
+from dns_suite.zone.update import UpdateResult
+
+log = logging.getLogger("dns_suite.authoritative.dynamic")
+KEEP_ENTRIES = 100  # journal entries kept after a flush (for IXFR)
+
+
+class DynamicZone:
+    """One dynamic zone's durable state.
+
+    Args:
+        origin: the zone's origin text.
+        path: its zone file.
+        allow_generate: passed to the loader.
+    """
+
+    def __init__(self, origin: str, path: str, allow_generate: bool = True) -> None:
+        self.origin = origin
+        self.path = path
+        self.allow_generate = allow_generate
+        self.journal = Journal(journal_path(path))
+        self.frozen = False
+        self.dirty = False
+        self.last_update = 0.0
+        self.updates = 0
+
+    def load(self) -> Zone | None:
+        """The zone file plus the journal; None (logged) when the file does not load."""
+        result = load_zone(self.origin, self.path, allow_generate=self.allow_generate)
+        for p in result.problems:
+            (log.error if p.severity == "error" else log.warning)("zone=%s %s", self.origin, p)
+        if result.zone is None:
+            return None
+        return self._replay(result.zone)
+
+    def _replay(self, zone: Zone) -> Zone:
+        try:
+            replayed, applied, warnings = replay(zone, self.journal)
+        except JournalError as exc:
+            log.error("zone=%s journal does not apply to the file (serial %d): %s", self.origin,
+                      zone.serial, exc)
+            return zone
+        for warning in warnings:
+            log.warning("zone=%s journal: %s", self.origin, warning)
+        if applied:
+            self.dirty = True
+            log.info("zone=%s journal replayed entries=%d serial=%d", self.origin, applied, replayed.serial)
+        return replayed
+
+    def commit(self, old: Zone, result: UpdateResult) -> None:
+        """Make an accepted UPDATE durable: append it to the journal (fsync).
+
+        Raises:
+            JournalError: the journal could not be written (reply SERVFAIL, publish nothing).
+        """
+        diff = Diff(serial_from=old.serial, serial_to=result.zone.serial,
+                    removed=tuple(Change(*c) for c in result.removed),
+                    added=tuple(Change(*c) for c in result.added))
+        self.journal.append(diff)
+        self.dirty = True
+        self.last_update = time.time()
+        self.updates += 1
+
+    def flush(self, zone: Zone) -> None:
+        """Write the zone file (atomic) and compact the journal."""
+        if not self.dirty:
+            return
+        write_zone_file(zone, self.path)
+        entries = self.journal.entries()
+        if len(entries) > KEEP_ENTRIES:
+            self.journal.compact(entries[-KEEP_ENTRIES].serial_from)
+        self.dirty = False
+        log.info("zone=%s flushed serial=%d journal=%d octets", self.origin, zone.serial, self.journal.size())
+
+    def reload(self, current: Zone) -> Zone:
+        """SIGHUP/ctl reload: the file if its serial is higher (difference journaled), else ``current``."""
+        result = load_zone(self.origin, self.path, allow_generate=self.allow_generate)
+        if result.zone is None:
+            for p in result.errors:
+                log.error("zone=%s %s", self.origin, p)
+            log.error("zone=%s not reloaded: keeps serving serial=%d", self.origin, current.serial)
+            return current
+        edited = result.zone
+        if not serial_gt(edited.serial, current.serial):
+            if edited.serial != current.serial:
+                log.warning("zone=%s file serial %d not above %d: file ignored", self.origin,
+                            edited.serial, current.serial)
+            return current
+        removed, added = zone_difference(current, edited)
+        self.journal.append(Diff(serial_from=current.serial, serial_to=edited.serial,
+                                 removed=removed, added=added))
+        log.info("zone=%s hand edit taken serial=%d removed=%d added=%d", self.origin, edited.serial,
+                 len(removed), len(added))
+        return edited
+
+    def status(self, zone: Zone) -> dict:
+        """For ``dns-suite ctl zone-status``."""
+        return {"zone": self.origin, "serial": zone.serial, "dynamic": True, "frozen": self.frozen,
+                "journal_octets": self.journal.size(), "unflushed": self.dirty, "updates": self.updates,
+                "last_update": self.last_update or None, "file": self.path}
+
+
+def zone_difference(old: Zone, new: Zone) -> tuple[tuple[Change, ...], tuple[Change, ...]]:
+    """The RRs only in ``old`` and only in ``new`` (SOA first in each), as an IXFR difference."""
+    def rrs(zone: Zone) -> set[Change]:
+        return {Change(r.wire, r.rrtype, r.ttl, rd) for first in zone.nodes.values()
+                for r in first.chain() for rd in r.rdatas}
+    before, after = rrs(old), rrs(new)
+    order = lambda c: (c.rrtype != 6, c)  # noqa: E731 - SOA first
+    return tuple(sorted(before - after, key=order)), tuple(sorted(after - before, key=order))

@@ -1,0 +1,139 @@
+"""Forked UDP workers (I/O): N processes sharing each port with SO_REUSEPORT.
+
+Each worker answers from the state it was forked with; a new state is
+published by forking a fresh set and stopping the old one. A message the
+fast path defers (UPDATE, TSIG) is sent to the control process over a
+SOCK_SEQPACKET socket pair (``client address NUL message``) and the worker
+waits for the reply octets (empty: no reply), so every change happens in
+the control process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+from typing import Callable
+
+from dns_suite.net.udp import HandlerRef, bind_udp, serve_udp
+
+log = logging.getLogger("dns_suite.authoritative.workers")
+DEFER_TIMEOUT = 10.0  # seconds a worker waits for the control process
+
+
+class WorkerSet:
+    """Forks ``count`` workers over ``handler``/``replies``.
+
+    Args:
+        handler: the UDP handler (the pre-rendered table's ``udp``).
+        replies: the exact-match reply table.
+        listen: ``(host, port)`` pairs.
+        count: number of workers.
+        close_in_child: file descriptors the children must close (TCP listeners).
+        control: answers deferred messages in the control process: ``(data, client) -> reply``.
+        on_error: the SERVFAIL builder for handler bugs.
+    """
+
+    def __init__(self, handler, replies: dict[bytes, bytes], listen: list[tuple[str, int]], count: int,
+                 close_in_child: list[int], control: Callable[[bytes, str], "bytes | None"],
+                 on_error) -> None:
+        self.pids: dict[int, tuple[int, socket.socket]] = {}
+        self.handler, self.replies, self.listen = handler, replies, listen
+        self.close_in_child, self.control, self.on_error = close_in_child, control, on_error
+        self.loop = asyncio.get_running_loop()
+        for index in range(count):
+            self.spawn(index)
+
+    def spawn(self, index: int) -> None:
+        """Fork worker ``index``."""
+        sockets = [bind_udp(host, port) for host, port in self.listen]
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            parent_end.close()
+            self._child(sockets, child_end)
+        child_end.close()
+        for s in sockets:
+            s.close()
+        parent_end.setblocking(False)
+        self.loop.add_reader(parent_end.fileno(), self._on_request, parent_end)
+        self.pids[pid] = (index, parent_end)
+
+    def _on_request(self, sock: socket.socket) -> None:
+        try:
+            msg = sock.recv(70000)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            msg = b""
+        if not msg:
+            self.loop.remove_reader(sock.fileno())
+            return
+        client, _, data = msg.partition(b"\0")
+        try:
+            reply = self.control(data, client.decode())
+        except Exception as exc:  # noqa: BLE001 - our bug: SERVFAIL, keep serving
+            reply = self.on_error(data, exc)
+        try:
+            sock.send(reply or b"")
+        except OSError as exc:
+            log.warning("reply to worker failed: %s", exc)
+
+    def _child(self, sockets: list[socket.socket], pipe: socket.socket) -> None:
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            for fd in self.close_in_child:
+                os.close(fd)
+            for _, other in self.pids.values():
+                other.close()  # the other workers' pipe ends, inherited
+            pipe.settimeout(DEFER_TIMEOUT)
+            lock = threading.Lock()
+
+            def defer(data: bytes, client: str) -> bytes | None:
+                with lock:
+                    pipe.send(client.encode() + b"\0" + data)
+                    return pipe.recv(70000) or None
+
+            ref = HandlerRef(self.handler, self.replies, defer)
+            for s in sockets[1:]:
+                threading.Thread(target=serve_udp, args=(s, ref, self.on_error), daemon=True).start()
+            serve_udp(sockets[0], ref, self.on_error)
+        finally:
+            os._exit(0)
+
+    def stop(self) -> None:
+        """SIGTERM every worker, reap them, close their pipes."""
+        for pid, (_, pipe) in list(self.pids.items()):
+            self._forget(pid, pipe)
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        self.pids.clear()
+
+    def _forget(self, pid: int, pipe: socket.socket) -> None:
+        try:
+            self.loop.remove_reader(pipe.fileno())
+        except (ValueError, OSError):
+            pass
+        pipe.close()
+
+    def reap(self) -> None:
+        """Replace workers that died."""
+        for pid, (index, pipe) in list(self.pids.items()):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if done:
+                log.error("udp worker pid=%d died status=%d: replacing it", pid, status)
+                del self.pids[pid]
+                self._forget(pid, pipe)
+                self.spawn(index)
