@@ -174,6 +174,22 @@ def one_of(*choices: str) -> Check:
     return check
 
 
+def _acl_problem(entries: tuple[str, ...]) -> str | None:
+    """The first malformed ``allow_transfer`` entry, described; None when all are fine."""
+    for entry in entries:
+        words = entry.split()
+        if words and words[0] != "key":
+            try:
+                ipaddress.ip_network(words.pop(0), strict=False)
+            except ValueError:
+                return f"{entry!r}: not an address or network"
+        if words and (words[0] != "key" or len(words) != 2):
+            return f"{entry!r}: expected ADDR[/LEN], key NAME, or ADDR[/LEN] key NAME"
+        if not entry.split():
+            return "empty entry"
+    return None
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class KeyConfig:
     """A TSIG key (RFC 8945), inline or from a BIND key file (``tsig-keygen`` output).
@@ -222,12 +238,15 @@ class ZoneConfig:
             resolved against that file's folder by :func:`load_authoritative_config`.
         update_policy (tuple[GrantConfig, ...]): Who may UPDATE the zone; empty: UPDATE refused.
         serial_policy (str): How UPDATE raises the SOA serial: ``increment`` or ``unixtime``.
+        allow_transfer (tuple[str, ...]): Who may AXFR/IXFR the zone: ``"ADDR[/LEN]"``,
+            ``"key NAME"`` or ``"ADDR[/LEN] key NAME"`` (both); empty: nobody.
     """
 
     origin: str = _field(check=non_empty)
     file: str = _field(check=non_empty)
     update_policy: tuple[GrantConfig, ...] = ()
     serial_policy: str = _field("increment", check=one_of("increment", "unixtime"))
+    allow_transfer: tuple[str, ...] = _field((), check=lambda v: _acl_problem(v))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,18 +18,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from struct import pack
+from typing import Callable, Iterable, Iterator
 
 from dns_suite.authoritative.policy import Policy
+from dns_suite.authoritative.xfr import TransferAcl, axfr_items, ixfr_items, pack as pack_messages
 from dns_suite.authoritative.responder import Options, answer
 from dns_suite.authoritative.zoneset import ZoneSet
 from dns_suite.wire.message import Message, encode
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.tsig import BADTIME, TsigKey, Verdict, parse_rdata, sign, verify
 from dns_suite.wire.types import Flag
+from dns_suite.zone.diff import Diff
 from dns_suite.zone.update import UpdateResult, apply_update
 
-UPDATE, SOA = 5, 6
+UPDATE, SOA, AXFR, IXFR = 5, 6, 252, 251
 FORMERR, REFUSED, NOTAUTH = 1, 5, 9
+TSIG_ROOM = 512  # octets left free in each transfer message for its TSIG
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,13 +49,14 @@ class Outcome:
     """What to do with a deferred message.
 
     Attributes:
-        reply: the reply octets, or None to send nothing.
+        reply: the reply octets, or None to send nothing; for a zone transfer
+            an iterator of messages (TCP) to send in order.
         update: an accepted change to journal and publish before replying.
         zone_key: the changed zone's origin key.
         log: a line for the log (key, zone, rcode, reason), empty when nothing to say.
     """
 
-    reply: bytes | None
+    reply: bytes | Iterator[bytes] | None
     update: UpdateResult | None = None
     zone_key: bytes = b""
     log: str = ""
@@ -59,7 +64,8 @@ class Outcome:
 
 def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigKey],
            policies: dict[bytes, ZonePolicy], opts: Options, tcp: bool, client: str, now: int,
-           frozen: frozenset[bytes] = frozenset()) -> Outcome:
+           frozen: frozenset[bytes] = frozenset(), acls: dict[bytes, TransferAcl] | None = None,
+           journal_since: Callable[[bytes, int], list[Diff] | None] = lambda key, serial: None) -> Outcome:
     """Decide the reply to a deferred message (see the module docstring).
 
     Args:
@@ -73,6 +79,8 @@ def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigK
         client: the client's address, for logs and cookies.
         now: wall time, seconds since the epoch.
         frozen: origin keys of zones whose updates are refused for now (``ctl freeze``).
+        acls: who may transfer each zone (origin key -> ACL); absent: nobody.
+        journal_since: ``(origin key, serial) -> diffs`` for IXFR, None when not reachable.
     """
     verdict = None
     if msg.tsig is not None:
@@ -86,6 +94,10 @@ def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigK
                            log=f"tsig error={verdict.error} rcode={verdict.rcode} key={record.key_name} client={client}")
     if msg.opcode == UPDATE:
         outcome = _update(zones, msg, verdict, policies, client, now, frozen)
+    elif msg.opcode == 0 and len(msg.question) == 1 and msg.question[0].qtype in (AXFR, IXFR):
+        outcome = _transfer(zones, msg, verdict, acls or {}, journal_since, tcp, client)
+        if verdict is not None and not isinstance(outcome.reply, (bytes, type(None))):
+            return replace(outcome, reply=_sign_stream(outcome.reply, verdict, now))
     else:
         reserve = len(msg.tsig.owner.wire) + 10 + len(msg.tsig.rdata) + 64 if msg.tsig else 0
         outcome = Outcome(reply=answer(zones, replace(msg, tsig=None), opts, tcp=tcp, client=client,
@@ -140,3 +152,42 @@ def _tsig_error(msg: Message, verdict: Verdict, now: int) -> bytes:
         return sign(unsigned, verdict.key, now=now, request_mac=rec.mac, error=verdict.error, other=other)[0]
     stub = TsigKey(name=rec.key_name, algorithm=rec.algorithm, secret=b"")
     return sign(unsigned, stub, now=now, error=verdict.error, empty_mac=True)[0]
+
+
+def _transfer(zones: ZoneSet, msg: Message, verdict: Verdict | None, acls: dict[bytes, TransferAcl],
+              journal_since, tcp: bool, client: str) -> Outcome:
+    """AXFR (TCP only, RFC 5936 §4.2) or IXFR (RFC 1995; over UDP the current SOA alone, §2)."""
+    q = msg.question[0]
+    kind = "AXFR" if q.qtype == AXFR else "IXFR"
+    zone = zones.zones.get(q.qname.key)
+    if zone is None:
+        return Outcome(reply=_reply(msg, NOTAUTH), log=f"{kind} zone={q.qname} not served client={client}")
+    key = verdict.key.name if verdict is not None else None
+    acl = acls.get(q.qname.key)
+    if acl is None or not acl.allows(client, key) or (q.qtype == AXFR and not tcp):
+        return Outcome(reply=_reply(msg, REFUSED), log=f"{kind} zone={q.qname} refused key={key} client={client}")
+    if q.qtype == AXFR:
+        items: Iterable = axfr_items(zone)
+    else:
+        soa = next((rr for rr in msg.authority if rr.rrtype == SOA), None)
+        if soa is None or len(soa.rdata) < 20:
+            return Outcome(reply=_reply(msg, FORMERR), log=f"IXFR zone={q.qname} without a SOA client={client}")
+        serial = int.from_bytes(soa.rdata[-20:-16], "big")
+        items = ixfr_items(zone, zone.serial if not tcp else serial,
+                           journal_since(q.qname.key, serial) if tcp else None)
+    log = f"{kind} zone={q.qname} serial={zone.serial} key={key} client={client}"
+    limit = (65535 if tcp else 512) - (TSIG_ROOM if verdict is not None else 0)
+    messages = pack_messages(items, replace(msg, tsig=None, authority=()), rrclass=zone.rrclass, limit=limit)
+    return Outcome(reply=messages if tcp else next(messages), log=log)
+
+
+def _sign_stream(messages: Iterator[bytes], verdict: Verdict, now: int) -> Iterator[bytes]:
+    """Sign each message of a transfer: the first with the request MAC, the rest with
+    the prior MAC (RFC 8945 §5.3.1)."""
+    prior = None
+    for message in messages:
+        if prior is None:
+            signed, prior = sign(message, verdict.key, now=now, request_mac=verdict.record.mac)
+        else:
+            signed, prior = sign(message, verdict.key, now=now, prior_mac=prior)
+        yield signed

@@ -10,9 +10,9 @@ Policy around the engine (RFC 1035 §4.1, RFC 6891, RFC 9619):
 - EDNS version above 0: BADVERS, question copied (RFC 6891 §6.1.3);
 - class IN: the engine; class CH: ``version.bind``/``version.server`` and
   ``id.server``/``hostname.bind`` TXT when configured; otherwise REFUSED;
-- AXFR/IXFR: REFUSED (zone transfers are not served yet);
-- UPDATE, and any message carrying a TSIG: :data:`DEFER` — the control
-  process owns keys and zone changes (see ``authoritative/dynamic.py``).
+- UPDATE, AXFR/IXFR, and any message carrying a TSIG: :data:`DEFER` — the
+  control process owns keys, transfers and zone changes (``dynamic.py``);
+  :func:`answer` itself refuses AXFR/IXFR.
 
 UDP replies are sized to max(512, min(client payload, ours)) octets; 512
 without EDNS. OPT is in the reply iff it was in the query.
@@ -85,9 +85,13 @@ def respond(zones: ZoneSet, data: bytes, opts: Options, *, tcp: bool, client: st
         query = decode(data)
     except WireError:
         return _header_only(data, FORMERR)
-    if query.tsig is not None or query.opcode == UPDATE:
+    if query.tsig is not None or query.opcode == UPDATE or _is_transfer(query):
         return DEFER
     return answer(zones, query, opts, tcp=tcp, client=client)
+
+
+def _is_transfer(query: Message) -> bool:
+    return query.opcode == 0 and len(query.question) == 1 and query.question[0].qtype in (AXFR, IXFR)
 
 
 def answer(zones: ZoneSet, query: Message, opts: Options, *, tcp: bool, client: str = "",

@@ -31,6 +31,7 @@ from dns_suite.authoritative.policy import Policy
 from dns_suite.authoritative.prerender import Prerendered
 from dns_suite.authoritative.responder import Options
 from dns_suite.authoritative.workers import WorkerSet
+from dns_suite.authoritative.xfr import TransferAcl
 from dns_suite.authoritative.zoneset import ZoneSet
 from dns_suite.config import AuthoritativeConfig, load_authoritative_config, parse_listen
 from dns_suite.errors import ConfigError, DnsSuiteError
@@ -111,6 +112,7 @@ class AuthoritativeService:
             _key(z.origin): dynamic.ZonePolicy(policy=Policy(z.update_policy, Name.from_text(
                 z.origin if z.origin.endswith(".") else z.origin + ".")), serial_policy=z.serial_policy)
             for z in cfg.zones if z.update_policy}
+        self.acls = {_key(z.origin): TransferAcl.parse(z.allow_transfer) for z in cfg.zones if z.allow_transfer}
         for z in cfg.zones:
             key = _key(z.origin)
             if z.update_policy and key not in self.dynamic:
@@ -191,7 +193,7 @@ class AuthoritativeService:
         frozen = frozenset(k for k, dz in self.dynamic.items() if dz.frozen)
         outcome = dynamic.handle(self.zones, data, msg, keys=self.keys, policies=self.policies,
                                  opts=self.opts, tcp=tcp, client=client, now=int(time.time()),
-                                 frozen=frozen)
+                                 frozen=frozen, acls=self.acls, journal_since=self._journal_since)
         if outcome.log:
             log.info("%s", outcome.log)
         if outcome.update is not None:
@@ -210,6 +212,10 @@ class AuthoritativeService:
         self.publish(ZoneSet(zones, version=self.zones.version + 1))
         self._schedule_flush(key)
         return True
+
+    def _journal_since(self, key: bytes, serial: int):
+        dz = self.dynamic.get(key)
+        return dz.journal.since(serial) if dz is not None else None
 
     def _defer_from_thread(self, data: bytes, client: str) -> bytes | None:
         future = asyncio.run_coroutine_threadsafe(self._defer_async(data, client, False), self.loop)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterable
 
 log = logging.getLogger("dns_suite.net.tcp")
 
@@ -26,13 +26,15 @@ class TcpServer:
         on_error: builds the reply when the handler raises (our bug).
         idle_timeout: seconds a connection may stay idle or blocked.
         max_connections: connections served at once.
-        defer: answers deferred messages (UPDATE, TSIG) asynchronously.
+        defer: answers deferred messages (UPDATE, TSIG, zone transfers) asynchronously:
+            one reply, or several messages in order (AXFR/IXFR).
     """
 
     def __init__(self, get_handler: Callable[[], Handler],
                  on_error: Callable[[bytes, BaseException], "bytes | None"], *,
                  idle_timeout: float = 10.0, max_connections: int = 256,
-                 defer: Callable[[bytes, str], Awaitable["bytes | None"]] | None = None) -> None:
+                 defer: Callable[[bytes, str], Awaitable["bytes | Iterable[bytes] | None"]] | None = None
+                 ) -> None:
         self.get_handler = get_handler
         self.defer = defer
         self.on_error = on_error
@@ -86,5 +88,6 @@ class TcpServer:
                 reply = self.on_error(data, exc)
             if reply is None:
                 return  # not a query we answer: close (RFC 7766 §6.2.2 leaves it to us)
-            writer.write(len(reply).to_bytes(2, "big") + reply)
-            await asyncio.wait_for(writer.drain(), timeout)
+            for message in ([reply] if isinstance(reply, bytes) else reply):  # a zone transfer: many
+                writer.write(len(message).to_bytes(2, "big") + message)
+                await asyncio.wait_for(writer.drain(), timeout)
