@@ -190,6 +190,25 @@ def _acl_problem(entries: tuple[str, ...]) -> str | None:
     return None
 
 
+def _notify_problem(entries: tuple[str, ...]) -> str | None:
+    """The first malformed ``also_notify`` entry, described; None when all are fine."""
+    for entry in entries:
+        words = entry.split()
+        if not words or not (len(words) == 1 or (len(words) == 3 and words[1] == "key")):
+            return f"{entry!r}: expected ADDR:PORT [key NAME]"
+        addr = words[0]
+        host, sep, port = (addr[1:].partition("]:") if addr.startswith("[") else addr.rpartition(":"))
+        if not sep:
+            host, port = addr, "53"
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return f"{entry!r}: not an address"
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            return f"{entry!r}: bad port"
+    return None
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class KeyConfig:
     """A TSIG key (RFC 8945), inline or from a BIND key file (``tsig-keygen`` output).
@@ -240,6 +259,9 @@ class ZoneConfig:
         serial_policy (str): How UPDATE raises the SOA serial: ``increment`` or ``unixtime``.
         allow_transfer (tuple[str, ...]): Who may AXFR/IXFR the zone: ``"ADDR[/LEN]"``,
             ``"key NAME"`` or ``"ADDR[/LEN] key NAME"`` (both); empty: nobody.
+        also_notify (tuple[str, ...]): Extra NOTIFY targets (RFC 1996): ``"ADDR:PORT"`` or
+            ``"[V6]:PORT"``, optionally followed by ``key NAME`` to sign with.
+        notify_ns (bool): Also NOTIFY the addresses of the zone's NS hosts found in the zone.
     """
 
     origin: str = _field(check=non_empty)
@@ -247,6 +269,8 @@ class ZoneConfig:
     update_policy: tuple[GrantConfig, ...] = ()
     serial_policy: str = _field("increment", check=one_of("increment", "unixtime"))
     allow_transfer: tuple[str, ...] = _field((), check=lambda v: _acl_problem(v))
+    also_notify: tuple[str, ...] = _field((), check=lambda v: _notify_problem(v))
+    notify_ns: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

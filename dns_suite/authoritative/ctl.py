@@ -112,8 +112,11 @@ class ControlServer:
         svc = self.service
         zone = svc.zones.zones[key]
         if key in svc.dynamic:
-            return svc.dynamic[key].status(zone)
-        return {"zone": zone.origin.to_text(), "serial": zone.serial, "dynamic": False}
+            status = svc.dynamic[key].status(zone)
+        else:
+            status = {"zone": zone.origin.to_text(), "serial": zone.serial, "dynamic": False}
+        status["secondaries"] = svc.notify_status(key)
+        return status
 
 
 def ctl_main(socket_path: str, command: str, zone: str | None, out=sys.stdout, err=sys.stderr) -> int:

@@ -27,6 +27,8 @@ import time
 from dns_suite.authoritative import dynamic
 from dns_suite.authoritative.ctl import ControlServer
 from dns_suite.authoritative.dynzones import DynamicZone
+from dns_suite.authoritative.notify import Notifier
+from dns_suite.authoritative.outbound import Outbound, targets_for
 from dns_suite.authoritative.policy import Policy
 from dns_suite.authoritative.prerender import Prerendered
 from dns_suite.authoritative.responder import Options
@@ -98,6 +100,7 @@ class AuthoritativeService:
         self.tcp = TcpServer(lambda: self.table.tcp, servfail, idle_timeout=cfg.tcp_idle_timeout,
                              max_connections=cfg.tcp_max_connections, defer=self._defer_async)
         self.ctl = ControlServer(self)
+        self.outbound = Outbound(self.keys)
         self.workers: WorkerSet | None = None
         self._udp_sockets: list[socket.socket] = []
         self._tasks: list[asyncio.Task] = []
@@ -108,6 +111,8 @@ class AuthoritativeService:
     def _configure(self, cfg: AuthoritativeConfig) -> None:
         """Keys and policies from ``cfg`` (raises DnsSuiteError on a bad key or grant)."""
         self.keys = keys_from_config(cfg.keys, _read_text)
+        if hasattr(self, "outbound"):
+            self.outbound.keys = self.keys
         self.policies = {
             _key(z.origin): dynamic.ZonePolicy(policy=Policy(z.update_policy, Name.from_text(
                 z.origin if z.origin.endswith(".") else z.origin + ".")), serial_policy=z.serial_policy)
@@ -160,6 +165,9 @@ class AuthoritativeService:
             self.workers = self._fork_workers()
             self._tasks.append(self.loop.create_task(self._reap_forever()))
         await self.ctl.start(self.cfg.control_socket)
+        await self.outbound.start()
+        for key, zone in self.zones.zones.items():
+            self._notify(key, zone)
         log.info("serving listen=%s workers=%d zones=%d dynamic=%d", ",".join(self.cfg.listen),
                  self.cfg.workers, len(self.zones.zones), len(self.dynamic))
 
@@ -174,9 +182,33 @@ class AuthoritativeService:
             if self.workers is not None:
                 self.workers.reap()
 
+    def _notify(self, key: bytes, zone: Zone) -> None:
+        """NOTIFY the zone's secondaries of its serial (RFC 1996)."""
+        zc = next((z for z in self.cfg.zones if _key(z.origin) == key), None)
+        if zc is None:
+            return
+        try:
+            targets = targets_for(zone, zc.also_notify, zc.notify_ns)
+        except ValueError as exc:
+            log.error("zone=%s %s", zc.origin, exc)
+            return
+        if targets:
+            self.outbound.serial_changed(key, Notifier(origin=zone.origin, targets=targets), zone.serial)
+
+    def notify_status(self, key: bytes) -> list[dict]:
+        """Per secondary: NOTIFY state and the serial it serves (for ``ctl zone-status``)."""
+        notifier = self.outbound.notifiers.get(key)
+        return notifier.status() if notifier is not None else []
+
     def publish(self, zones: ZoneSet) -> None:
-        """Serve ``zones`` from now on: a new table, swapped in or forked into new workers."""
+        """Serve ``zones`` from now on: a new table, swapped in or forked into new workers;
+        NOTIFY the secondaries of every zone whose serial changed."""
+        old = self.zones.zones
         self.zones = zones
+        if self.loop is not None:
+            for key, zone in zones.zones.items():
+                if key not in old or old[key].serial != zone.serial:
+                    self._notify(key, zone)
         self.table = Prerendered(zones, self.opts, self.cfg.prerender_max_entries)
         self.ref.publish(self.table.udp, self.table.table)
         if self.workers is not None:
@@ -276,6 +308,7 @@ class AuthoritativeService:
         for sock in self._udp_sockets:
             sock.close()
         await self.ctl.close()
+        await self.outbound.close()
         await self.tcp.close()
         log.info("stopped")
 
