@@ -52,6 +52,9 @@ def _authoritative(args: argparse.Namespace) -> int:
     from dns_suite.runtime import setup_logging
 
     setup_logging(args.log_level)
+    if args.config is not None and args.zone:
+        print("dns-suite authoritative: give --config FILE or --zone ORIGIN=FILE, not both", file=sys.stderr)
+        return 2
     if args.config is not None:
         cfg = cfgmod.load_authoritative_config(args.config)
         overrides = {}
@@ -66,7 +69,7 @@ def _authoritative(args: argparse.Namespace) -> int:
 
         listen = args.listen or ["127.0.0.1:5300"]
         port = listen[0].rsplit(":", 1)[-1]
-        data = {"authoritative": {"listen": listen, "workers": args.workers or 1,
+        data = {"authoritative": {"listen": listen, "workers": 1 if args.workers is None else args.workers,
                                   "zones": [_zone_arg(z) for z in args.zone],
                                   "control_socket": os.path.join(tempfile.gettempdir(),
                                                                  f"dns-suite-authoritative-{port}.sock")}}

@@ -71,8 +71,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
     Args:
         text (str): ``"ADDR:PORT"`` with an IPv4 address, or ``"[ADDR]:PORT"`` with an IPv6
-            address, e.g. ``"127.0.0.1:5300"`` or ``"[::1]:53"``. Port 0 asks the system for a
-            free port.
+            address, e.g. ``"127.0.0.1:5300"`` or ``"[::1]:53"``. Port 0 parses (the service
+            configs refuse it: UDP and TCP would get different ports).
 
     Returns:
         tuple[str, int]: The address in its canonical text form (``"::1"``) and the port (0..65535).
@@ -135,10 +135,35 @@ def listen_addresses(value: tuple[str, ...]) -> str | None:
         return "must hold at least one address"
     for index, text in enumerate(value):
         try:
-            parse_listen(text)
+            _, port = parse_listen(text)
         except ValueError as exc:
             return f"item {index}: {exc}"
+        if port == 0:
+            return f"item {index}: port 0 is not allowed (UDP and TCP would get different ports)"
     return None
+
+
+def domain_name(value: str) -> str | None:
+    """Accept a domain name in presentation form (labels <= 63, name <= 255 octets)."""
+    from dns_suite.wire.errors import WireError
+    from dns_suite.wire.name import Name
+
+    try:
+        Name.from_text(value if value.endswith(".") else value + ".")
+    except WireError as exc:
+        return f"not a domain name: {exc.reason}"
+    return None
+
+
+def at_most_octets(limit: int) -> Check:
+    """A check that a string is at most ``limit`` octets in UTF-8."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > limit:
+            return f"longer than {limit} octets"
+        return None
+
+    return check
 
 
 def _origin_key(origin: str) -> str:
@@ -264,7 +289,7 @@ class ZoneConfig:
         notify_ns (bool): Also NOTIFY the addresses of the zone's NS hosts found in the zone.
     """
 
-    origin: str = _field(check=non_empty)
+    origin: str = _field(check=domain_name)
     file: str = _field(check=non_empty)
     update_policy: tuple[GrantConfig, ...] = ()
     serial_policy: str = _field("increment", check=one_of("increment", "unixtime"))
@@ -303,10 +328,10 @@ class AuthoritativeConfig:
 
     listen: tuple[str, ...] = _field(("127.0.0.1:5300",), check=listen_addresses)
     zones: tuple[ZoneConfig, ...] = _field((), check=unique_origins)
-    workers: int = _field(1, check=at_least(1))
+    workers: int = _field(1, check=between(1, 256))
     allow_generate: bool = True
     udp_payload_size: int = _field(1232, check=between(512, 4096))
-    nsid: str | None = None
+    nsid: str | None = _field(None, check=at_most_octets(128))
     identity: str | None = None
     version: str | None = None
     prerender_max_entries: int = _field(100000, check=at_least(0))
@@ -449,6 +474,8 @@ def read_toml(path: str) -> dict[str, Any]:
             document = tomllib.load(handle)
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", f"cannot decode: not UTF-8 at octet {exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_LINE_RE.match(str(exc))
         if match is None:

@@ -94,7 +94,8 @@ class AuthoritativeService:
         self.dynamic: dict[bytes, DynamicZone] = {}
         self._configure(cfg)
         self.zones = ZoneSet(self._load_all(cfg, {}), version=1)
-        self.opts = _options(cfg)
+        self.cookie_secret = os.urandom(16)  # kept across reloads: clients' cookies stay valid
+        self.opts = _options(cfg, self.cookie_secret)
         self.table = Prerendered(self.zones, self.opts, cfg.prerender_max_entries)
         self.ref = HandlerRef(self.table.udp, self.table.table, self._defer_from_thread)
         self.tcp = TcpServer(lambda: self.table.tcp, servfail, idle_timeout=cfg.tcp_idle_timeout,
@@ -158,7 +159,7 @@ class AuthoritativeService:
             await self.tcp.listen(host, port)
         if self.cfg.workers == 1:
             for host, port in self.listen:
-                sock = bind_udp(host, port)
+                sock = _bind_udp(host, port)
                 self._udp_sockets.append(sock)
                 threading.Thread(target=serve_udp, args=(sock, self.ref, servfail), daemon=True).start()
         else:
@@ -293,7 +294,7 @@ class AuthoritativeService:
             zone = self._load_one(zc, cfg, self.zones.zones.get(_key(zc.origin)))
             if zone is not None:
                 zones[_key(zc.origin)] = zone
-        self.cfg, self.opts = cfg, _options(cfg)
+        self.cfg, self.opts = cfg, _options(cfg, self.cookie_secret)
         self.publish(ZoneSet(list(zones.values()), version=self.zones.version + 1))
         log.info("reloaded version=%d zones=%d", self.zones.version, len(self.zones.zones))
 
@@ -313,11 +314,18 @@ class AuthoritativeService:
         log.info("stopped")
 
 
-def _options(cfg: AuthoritativeConfig) -> Options:
+def _bind_udp(host: str, port: int) -> socket.socket:
+    try:
+        return bind_udp(host, port)
+    except OSError as exc:
+        raise OSError(exc.errno, f"UDP {host}:{port}: {exc.strerror}") from None
+
+
+def _options(cfg: AuthoritativeConfig, cookie_secret: bytes) -> Options:
     """Server options from the config."""
     return Options(payload_size=cfg.udp_payload_size,
                    nsid=cfg.nsid.encode() if cfg.nsid is not None else None,
-                   identity=cfg.identity, version=cfg.version, cookie_secret=os.urandom(16))
+                   identity=cfg.identity, version=cfg.version, cookie_secret=cookie_secret)
 
 
 def run(cfg: AuthoritativeConfig, config_path: str | None = None) -> int:
@@ -328,6 +336,9 @@ def run(cfg: AuthoritativeConfig, config_path: str | None = None) -> int:
         service = AuthoritativeService(cfg, config_path)
     except DnsSuiteError as exc:
         log.error("cannot start: %s", exc)
+        return 1
+    if cfg.zones and not service.zones.zones:
+        log.error("cannot start: none of the %d configured zones loaded", len(cfg.zones))
         return 1
 
     async def main() -> None:

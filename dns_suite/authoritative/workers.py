@@ -51,10 +51,11 @@ class WorkerSet:
         """Fork worker ``index``."""
         sockets = [bind_udp(host, port) for host, port in self.listen]
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             parent_end.close()
-            self._child(sockets, child_end)
+            self._child(sockets, child_end, parent)
         child_end.close()
         for s in sockets:
             s.close()
@@ -82,8 +83,9 @@ class WorkerSet:
         except OSError as exc:
             log.warning("reply to worker failed: %s", exc)
 
-    def _child(self, sockets: list[socket.socket], pipe: socket.socket) -> None:
+    def _child(self, sockets: list[socket.socket], pipe: socket.socket, parent: int) -> None:
         try:
+            _die_with_parent(parent)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -137,3 +139,17 @@ class WorkerSet:
                 del self.pids[pid]
                 self._forget(pid, pipe)
                 self.spawn(index)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when the control process dies (prctl
+    PR_SET_PDEATHSIG), so no orphan keeps answering stale data on a shared port."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        log.warning("cannot tie the UDP worker's life to the control process")
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)

@@ -42,6 +42,7 @@ class TcpServer:
         self.max_connections = max_connections
         self.active = 0
         self.servers: list[asyncio.AbstractServer] = []
+        self.writers: set[asyncio.StreamWriter] = set()
 
     async def listen(self, host: str, port: int) -> None:
         """Start listening on ``host``:``port``.
@@ -54,9 +55,11 @@ class TcpServer:
         self.servers.append(server)
 
     async def close(self) -> None:
-        """Stop accepting; open connections end at their next read."""
+        """Stop accepting and drop the open connections."""
         for server in self.servers:
             server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
         for server in self.servers:
             await server.wait_closed()
 
@@ -65,6 +68,7 @@ class TcpServer:
             writer.close()
             return
         self.active += 1
+        self.writers.add(writer)
         peer = writer.get_extra_info("peername")
         client = peer[0] if peer else ""
         try:
@@ -73,6 +77,7 @@ class TcpServer:
             pass
         finally:
             self.active -= 1
+            self.writers.discard(writer)
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str) -> None:

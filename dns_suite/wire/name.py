@@ -72,7 +72,7 @@ class Name:
         if text == ".":
             return ROOT
         if "\\" not in text:
-            raw = text.encode()
+            raw = text.encode("utf-8", "surrogateescape")
             absolute = raw.endswith(b".")
             labels = (raw[:-1] if absolute else raw).split(b".")
         else:
@@ -185,7 +185,7 @@ def _escape(label: bytes) -> str:
 
 def _split_escaped(text: str) -> tuple[list[bytes], bool]:
     """Split presentation text with escapes into labels; say if absolute."""
-    raw = text.encode()
+    raw = text.encode("utf-8", "surrogateescape")
     labels: list[bytes] = []
     cur = bytearray()
     i, n = 0, len(raw)

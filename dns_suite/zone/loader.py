@@ -37,7 +37,13 @@ class LoadResult:
 
 def _open_include(path: str, including: str) -> tuple[str, Iterable[str]]:
     full = path if os.path.isabs(path) else os.path.join(os.path.dirname(including), path)
-    return full, _lines(full)
+    handle = open(full, encoding="utf-8-sig", errors="surrogateescape")  # OSError here: at the directive
+    return full, _read_closing(handle)
+
+
+def _read_closing(handle) -> Iterable[str]:
+    with handle:
+        yield from handle
 
 
 def _lines(path: str) -> Iterable[str]:
@@ -75,14 +81,17 @@ def load_zone(origin: str | Name, path: str, *, allow_generate: bool = True,
 def _load(apex: Name, path: str, allow_generate: bool, rrclass: int) -> LoadResult:
     builder = ZoneBuilder(apex, rrclass)
     reader = ZoneReader(apex, file=path, rrclass=rrclass, allow_generate=allow_generate,
-                        open_include=_open_include)
+                        open_include=_open_include, keep_going=True)
     add = builder.add
     try:
         for owner, ttl, rrtype, rdata, file, line in reader.records(_lines(path)):
             add(owner, ttl, rrtype, rdata, file, line)
+        if reader.errors:
+            raise reader.errors.pop()
     except ZoneError as exc:
-        return LoadResult(zone=None, problems=(*builder.problems,
-                                               _problem(exc.file, exc.line, exc.reason)))
+        errors = [_problem(e.file, e.line, e.reason) for e in (*reader.errors, exc)]
+        return LoadResult(zone=None, problems=tuple(sorted((*builder.problems, *errors),
+                                                           key=lambda p: (p.file, p.line))))
     except OSError as exc:
         return _failed(path, 0, f"cannot read: {exc.strerror or exc}")
     except UnicodeError as exc:

@@ -51,7 +51,7 @@ def unescape(tok: str) -> bytes:
     """A token's octets: quotes removed, ``\\X`` and ``\\DDD`` resolved (RFC 1035 §5.1)."""
     if tok[:1] == '"':
         tok = tok[1:-1]
-    raw = tok.encode()
+    raw = tok.encode("utf-8", "surrogateescape")  # raw octets of a non-UTF-8 file
     if b"\\" not in raw:
         return raw
     out = bytearray()

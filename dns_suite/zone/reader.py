@@ -33,7 +33,9 @@ IncludeOpener = Callable[[str, str], tuple[str, Iterable[str]]]
 
 MAX_TTL = 0x7FFFFFFF  # RFC 2181 §8
 MAX_INCLUDE_DEPTH = 16
-MAX_GENERATE = 1_000_000
+MAX_GENERATE = 1_000_000  # records from all $GENERATE lines of one zone
+MAX_ERRORS = 100
+MAX_RDATA = 65535  # octets (RDLENGTH is 16 bits, RFC 1035 §3.2.1)
 _NAME_CACHE_MAX = 65536
 
 _SPECIAL = re.compile(r'[;"()\\]')
@@ -109,10 +111,13 @@ class ZoneReader:
         default_ttl: TTL for records before any ``$TTL`` or explicit TTL.
         allow_generate: accept ``$GENERATE``.
         open_include: opens ``$INCLUDE`` files; None refuses ``$INCLUDE``.
+        keep_going: collect errors in :attr:`errors` and go on (check-zone
+            reports them all) instead of raising the first.
     """
 
     def __init__(self, origin: Name, *, file: str, rrclass: int = 1, default_ttl: int | None = None,
-                 allow_generate: bool = True, open_include: IncludeOpener | None = None) -> None:
+                 allow_generate: bool = True, open_include: IncludeOpener | None = None,
+                 keep_going: bool = False) -> None:
         self.origin = origin
         self.file = file
         self.rrclass = rrclass
@@ -125,13 +130,18 @@ class ZoneReader:
         self._names: dict[str, bytes] = {}
         self._ttls: dict[str, int] = {}
         self._depth = 0
+        self._generated = 0
+        self.keep_going = keep_going
+        self.errors: list[ZoneError] = []
 
     # --- public -----------------------------------------------------------
     def records(self, lines: Iterable[str], file: str | None = None) -> Iterator[Record]:
         """Yield ``(owner, ttl, rrtype, rdata, file, line)`` for every record.
 
         Raises:
-            ZoneError: the first syntax or rdata error, with file and line.
+            ZoneError: the first syntax or rdata error, with file and line; with
+                ``keep_going`` errors are collected in :attr:`errors` instead
+                (up to :data:`MAX_ERRORS`) and the bad records skipped.
         """
         file = self.file if file is None else file
         special = _SPECIAL.search
@@ -151,11 +161,15 @@ class ZoneReader:
                 try:
                     more, delta = tokenize(line)
                 except RdataError as exc:
-                    raise ZoneError(file, lineno, str(exc)) from None
+                    self._fail(file, lineno, str(exc))
+                    depth, acc = 0, []
+                    continue
                 acc += more
                 depth += delta
                 if depth < 0:
-                    raise ZoneError(file, lineno, "unbalanced ')'")
+                    self._fail(file, lineno, "unbalanced ')'")
+                    depth, acc = 0, []
+                    continue
                 if depth or not acc:
                     continue
                 tokens = acc
@@ -165,9 +179,15 @@ class ZoneReader:
                 else:
                     yield record(tokens, blank, file, start)
             except (RdataError, WireError) as exc:
-                raise ZoneError(file, start, getattr(exc, "reason", None) or str(exc)) from None
+                self._fail(file, start, getattr(exc, "reason", None) or str(exc))
         if depth:
-            raise ZoneError(file, start, "unbalanced '(' at end of file")
+            self._fail(file, start, "unbalanced '(' at end of file")
+
+    def _fail(self, file: str, line: int, reason: str) -> None:
+        error = ZoneError(file, line, reason)
+        if not self.keep_going or len(self.errors) >= MAX_ERRORS:
+            raise error
+        self.errors.append(error)
 
     # --- one record ----------------------------------------------------------
     def _record(self, tokens: list[str], blank: bool, file: str, line: int) -> Record:
@@ -216,6 +236,8 @@ class ZoneReader:
                              f"{RRClass(self.rrclass).to_text()}")
         rdata_toks = tokens[i + 1:]
         rdata = self._rdata(rrtype, rdata_toks)
+        if len(rdata) > MAX_RDATA:
+            raise RdataError(f"rdata of {len(rdata)} octets (max {MAX_RDATA})")
         if ttl is None:
             ttl = self._implicit_ttl(rrtype, rdata)
         else:
@@ -274,7 +296,7 @@ class ZoneReader:
         if "\\" in text or text == ".":
             wire = Name.from_text(text, self.origin).wire
         elif "." not in text:  # one relative label, the common case
-            raw = text.encode()
+            raw = text.encode("utf-8", "surrogateescape")
             if len(raw) > 63:
                 raise WireError(f"bad name {text!r}: label over 63 octets")
             wire = bytes((len(raw),)) + raw + self.origin.wire
@@ -282,7 +304,7 @@ class ZoneReader:
                 raise WireError(f"name {text!r} longer than 255 octets")
         else:
             absolute = text[-1] == "."
-            raw = (text[:-1] if absolute else text).encode()
+            raw = (text[:-1] if absolute else text).encode("utf-8", "surrogateescape")
             labels = raw.split(b".")
             if b"" in labels or max(map(len, labels)) > 63:
                 raise WireError(f"bad name {text!r}: empty label or label over 63 octets")
@@ -312,6 +334,9 @@ class ZoneReader:
                 raise RdataError("$GENERATE is disabled in the configuration")
             from dns_suite.zone.generate import expand
             for toks in expand(tokens[1:]):
+                self._generated += 1
+                if self._generated > MAX_GENERATE:
+                    raise RdataError(f"$GENERATE lines make more than {MAX_GENERATE} records in this zone")
                 yield self._record(toks, False, file, lineno)
         else:
             raise RdataError(f"unknown directive {tokens[0]}")

@@ -186,3 +186,22 @@ def test_workers_serve_and_reload(tmp_path):
 def test_sigterm_stops_cleanly(service):
     assert service.stop() == 0
     service.wait_log("stopped")
+
+
+def test_workers_die_with_the_control_process(tmp_path):
+    svc = Service(tmp_path, workers=2)
+    children = subprocess.run(["pgrep", "-P", str(svc.proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 2
+    svc.proc.kill()
+    svc.proc.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+                   for pid in children)
+
+
+def test_no_zone_loads_exits_non_zero(tmp_path):
+    run = subprocess.run(["dns-suite", "authoritative", "--zone", f"x.test.={tmp_path}/missing.zone",
+                          "--listen", f"127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1 and "none of the 1 configured zones loaded" in run.stderr

@@ -131,3 +131,33 @@ def test_printed_zone_accepted_by_nsd(tmp_path):
     path = _write(tmp_path, "".join(zone_to_text(zone)))
     run = subprocess.run(["nsd-checkzone", "example.test.", path], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_every_syntax_error_reported_with_its_line(tmp_path):
+    body = "bad A 192.0.2.999\nbad2 AAAA zz\nok A 192.0.2.7\nbad3 MX x\n$INCLUDE missing.inc\n"
+    result = load_zone("x.test.", _write(tmp_path, HEAD + body))
+    assert [(p.line, p.reason.split(":")[0]) for p in result.errors] == [
+        (6, "bad IPv4 address '192.0.2.999'"), (7, "bad IPv6 address 'zz'"), (9, "MX needs 2 fields, got 1"),
+        (10, "$INCLUDE missing.inc")]
+    assert result.zone is None
+
+
+def test_non_utf8_octets_are_kept(tmp_path):
+    path = tmp_path / "x.test.zone"
+    path.write_bytes(HEAD.encode() + b'txt TXT "caf\xe9"\n')
+    zone = load_zone("x.test.", str(path)).zone
+    assert zone.get(Name.from_text("txt.x.test.").key, 16).rdatas == (b"\x04caf\xe9",)
+
+
+def test_rdata_over_65535_octets_refused(tmp_path):
+    text = HEAD + "big TXT " + " ".join(['"' + "x" * 255 + '"'] * 300) + "\n"
+    result = load_zone("x.test.", _write(tmp_path, text))
+    assert result.zone is None and "max 65535" in result.errors[0].reason and result.errors[0].line == 6
+
+
+def test_generate_total_is_capped(tmp_path, monkeypatch):
+    from dns_suite.zone import reader
+    monkeypatch.setattr(reader, "MAX_GENERATE", 10)
+    text = HEAD + "$GENERATE 1-6 a$ A 192.0.2.$\n$GENERATE 1-6 b$ A 192.0.2.$\n"
+    result = load_zone("x.test.", _write(tmp_path, text))
+    assert result.zone is None and "more than 10 records" in result.errors[0].reason
