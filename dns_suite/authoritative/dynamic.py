@@ -24,6 +24,7 @@ from dns_suite.authoritative.policy import Policy
 from dns_suite.authoritative.xfr import TransferAcl, axfr_items, ixfr_items, pack as pack_messages
 from dns_suite.authoritative.responder import Options, answer
 from dns_suite.authoritative.zoneset import ZoneSet
+from dns_suite.wire.edns import Edns
 from dns_suite.wire.message import Message, encode
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.tsig import BADTIME, TsigKey, Verdict, parse_rdata, sign, verify
@@ -136,9 +137,11 @@ def _update(zones: ZoneSet, msg: Message, verdict: Verdict | None, policies: dic
 
 
 def _reply(msg: Message, rcode: int) -> bytes:
-    """A reply with the zone/question section copied and no records."""
+    """A reply with the zone/question section copied and no records; OPT iff the request
+    had one (RFC 6891 §7)."""
+    edns = Edns(payload=1232, do=msg.edns.do) if msg.edns is not None else None
     return encode(Message(id=msg.id, flags=Flag.QR | (msg.flags & Flag.RD), opcode=msg.opcode,
-                          rcode=rcode, question=msg.question))
+                          rcode=rcode, question=msg.question, edns=edns))
 
 
 def _tsig_error(msg: Message, verdict: Verdict, now: int) -> bytes:

@@ -154,7 +154,9 @@ def _dname(zone: Zone, name: Name, p: int, k: bytes, qtype: int, res: Result) ->
     """DNAME substitution (RFC 6672 §2.2-2.3); returns the new name unless qtype is CNAME."""
     dname = zone.get(k, DNAME)
     res.answer += _rrs(dname, None, zone.rrclass)
-    target_wire = name.wire[:p] + dname.rdatas[0]
+    # the copied labels lowercased, as NSD and Knot do: the reply then depends only on
+    # what the pre-rendered table's key holds (the lowercased qname)
+    target_wire = name.key[:p] + dname.rdatas[0]
     if len(target_wire) > 255:
         res.rcode = YXDOMAIN
         return None

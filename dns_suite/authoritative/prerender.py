@@ -58,7 +58,7 @@ class Prerendered:
             return data[:2] + tail[:10] + data[12:end - 4] + tail[end - 6:]
         self.misses += 1
         reply = respond(self.zones, data, self.opts, tcp=False, client=client)
-        if reply is not None and self.max_entries:
+        if reply and self.max_entries:  # not None (no reply) nor DEFER (b"": handled elsewhere)
             if len(self.table) >= self.max_entries:
                 del self.table[next(iter(self.table))]
             self.table[key] = reply[2:12] + key[10:end - 6] + reply[end - 4:]

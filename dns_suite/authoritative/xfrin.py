@@ -1,23 +1,16 @@
 """Zone transfers in: the receiving side of AXFR (RFC 5936) and IXFR (RFC 1995), sans-IO.
 
-How it works: :func:`make_query` builds the AXFR or IXFR query (IXFR with our
-SOA in authority, RFC 1995 §3), TSIG-signed when a key is given, and returns
-the request MAC. A :class:`Transfer` then takes the reply messages one at a
-time (:meth:`Transfer.feed`, the octets of each message without the TCP
-length) and checks each: size budget, ID, rcode, question, TSIG (RFC 8945
-§5.3.1: here *every* message must be signed when a key is used; the first is
-checked with the request MAC, later ones with the prior MAC and the timers).
-Each answer RR is read as it arrives:
-
-- AXFR form: SOA(S), every other RR (fed into a :class:`ZoneBuilder`, so a
-  large zone is not held twice), SOA(S) again.
-- IXFR incremental form: SOA(S), then per difference SOA(old) and the RRs
-  removed, SOA(new) and the RRs added, then SOA(S) (RFC 1995 §4).
-- IXFR answered in AXFR form: the second RR is not a SOA (RFC 1995 §4).
-- IXFR "up to date": a first message holding only SOA(S) with S not newer
-  than ours (RFC 1995 §4). A single *newer* SOA alone (RFC 1995 §2: the UDP
-  answer did not fit) is not complete: more messages must follow, or over
-  UDP the caller asks again over TCP.
+How it works: :func:`make_query` builds the AXFR or IXFR query (IXFR with our SOA in
+authority, RFC 1995 §3), TSIG-signed when a key is given. A :class:`Transfer` takes the reply
+messages one at a time (:meth:`Transfer.feed`: one message's octets, without the TCP length) and
+checks each: size budget, ID, rcode, question, TSIG (RFC 8945 §5.3.1; here *every* message must be
+signed when a key is used: the first is checked with the request MAC, later ones with the prior
+MAC and the timers). Answer RRs are read as they arrive, in one of these forms (RFC 1995 §4):
+AXFR: SOA(S), the other RRs (fed into a :class:`ZoneBuilder` at once, so a large zone is not held
+twice), SOA(S). IXFR incremental: SOA(S), per difference SOA(old) and the RRs removed, SOA(new)
+and the RRs added, then SOA(S). IXFR in AXFR form: the second RR is not a SOA. IXFR up to date: a
+first message holding only SOA(S), S not newer than ours; a single *newer* SOA alone (RFC 1995
+§2: the UDP answer did not fit) is not complete: more must follow, or the caller asks over TCP.
 
 Reading state (``_form`` / ``_phase``)::
 
@@ -31,8 +24,7 @@ Reading state (``_form`` / ``_phase``)::
     ixfr/add      --SOA(old' = last new)-->          ixfr/del (next difference)
     done          --any RR or message-->             TransferError
 
-Any :class:`TransferError` leaves the transfer failed for good; the caller
-keeps its old copy (issue 5, "Limits").
+Any :class:`TransferError` fails the transfer for good; the caller keeps its old copy (issue 5).
 """
 
 from __future__ import annotations
@@ -98,12 +90,9 @@ def make_query(origin: Name, kind: str, serial: int | None, ident: int, key: Tsi
             raise ValueError("IXFR needs the serial we hold")
         rdata = _ROOT_SOA_HEAD + pack("!5I", serial, 0, 0, 0, 0)
         authority = (RR(owner=origin, rrtype=SOA, rrclass=rrclass, ttl=0, rdata=rdata),)
-    octets = encode(Message(id=ident, question=(Question(qname=origin, qtype=KINDS[kind],
-                                                         qclass=rrclass),),
-                            authority=authority))
-    if key is None:
-        return octets, b""
-    return sign(octets, key, now=now)
+    question = (Question(qname=origin, qtype=KINDS[kind], qclass=rrclass),)
+    octets = encode(Message(id=ident, question=question, authority=authority))
+    return sign(octets, key, now=now) if key is not None else (octets, b"")
 
 
 class Transfer:
@@ -140,21 +129,14 @@ class Transfer:
             raise ValueError("IXFR needs the current zone")
         self.origin, self.kind, self.current, self.key = origin, kind, current, key
         self.request_mac, self.max_octets, self.ident, self.rrclass = request_mac, max_octets, ident, rrclass
-        self.now = now
-        self.octets = self.messages = 0
-        self.up_to_date = False
+        self.now, self.octets, self.messages, self.up_to_date = now, 0, 0, False
         self.diffs: tuple[Diff, ...] | None = None
         self._question = Question(qname=origin, qtype=KINDS[kind], qclass=rrclass)
-        self._failed = ""
+        self._failed, self._done, self._count = "", False, 0  # _count: answer RRs read
         self._prior_mac: bytes | None = None
-        self._count = 0  # answer RRs read
-        self._first: bytes = b""  # the opening SOA's rdata
-        self._first_ttl = 0
-        self._serial = 0  # its serial
-        self._form = ""  # "", "axfr", "ixfr"
-        self._done = False
+        self._first, self._first_ttl, self._serial = b"", 0, 0  # the opening SOA: rdata, TTL, serial
+        self._form, self._phase = "", ""  # form "", "axfr", "ixfr"; ixfr phase "del" or "add"
         self._builder: ZoneBuilder | None = None
-        self._phase = ""  # ixfr: "del" or "add"
         self._seq: list[Diff] = []
         self._removed: list[Change] = []
         self._added: list[Change] = []
