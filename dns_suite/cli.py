@@ -198,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send a command to a running authoritative service over its control socket.",
     )
     ctl.add_argument("ctl_command", metavar="COMMAND",
-                     choices=["reload", "zone-status", "freeze", "thaw", "stats"],
-                     help="reload [ZONE] | zone-status [ZONE] | freeze ZONE | thaw ZONE | stats")
+                     choices=["reload", "zone-status", "freeze", "thaw", "stats", "retransfer"],
+                     help="reload [ZONE] | zone-status [ZONE] | freeze ZONE | thaw ZONE | stats | "
+                          "retransfer ZONE")
     ctl.add_argument("zone", nargs="?", metavar="ZONE", help="the zone, where the command takes one")
     where = ctl.add_mutually_exclusive_group()
     where.add_argument("--socket", metavar="PATH", help="the control socket")

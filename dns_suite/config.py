@@ -287,6 +287,9 @@ class ZoneConfig:
         also_notify (tuple[str, ...]): Extra NOTIFY targets (RFC 1996): ``"ADDR:PORT"`` or
             ``"[V6]:PORT"``, optionally followed by ``key NAME`` to sign with.
         notify_ns (bool): Also NOTIFY the addresses of the zone's NS hosts found in the zone.
+        primaries (tuple[str, ...]): Makes the zone a secondary: where to transfer it from,
+            ``"ADDR:PORT"`` or ``"[V6]:PORT"``, optionally ``key NAME`` (TSIG on every message);
+            ``file`` is then where the copy is kept. NOTIFY is accepted from these addresses.
     """
 
     origin: str = _field(check=domain_name)
@@ -296,6 +299,7 @@ class ZoneConfig:
     allow_transfer: tuple[str, ...] = _field((), check=lambda v: _acl_problem(v))
     also_notify: tuple[str, ...] = _field((), check=lambda v: _notify_problem(v))
     notify_ns: bool = True
+    primaries: tuple[str, ...] = _field((), check=lambda v: _notify_problem(v))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -324,6 +328,10 @@ class AuthoritativeConfig:
             the config file.
         flush_interval (float): Seconds after an UPDATE before a dynamic zone's file is rewritten
             and its journal compacted (also done at shutdown).
+        max_transfer_octets (int): Largest zone transfer a secondary zone accepts, in octets;
+            a larger one is aborted and the old copy kept.
+        transfer_stall (float): Seconds a transfer in may go without a message before it is
+            aborted (the old copy kept).
     """
 
     listen: tuple[str, ...] = _field(("127.0.0.1:5300",), check=listen_addresses)
@@ -338,6 +346,8 @@ class AuthoritativeConfig:
     tcp_idle_timeout: float = _field(10.0, check=positive_seconds)
     tcp_max_connections: int = _field(256, check=at_least(1))
     keys: tuple[KeyConfig, ...] = ()
+    max_transfer_octets: int = _field(1 << 31, check=at_least(1024))
+    transfer_stall: float = _field(30.0, check=positive_seconds)
     control_socket: str = "dns-suite-authoritative.sock"
     flush_interval: float = _field(60.0, check=positive_seconds)
 

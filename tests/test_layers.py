@@ -36,7 +36,7 @@ IO_MODULES = (
     "acme/store.py", "net/*", "cli.py", "config.py",
     # the authoritative service's I/O edge, split from service.py to keep modules small
     "authoritative/workers.py", "authoritative/dynzones.py", "authoritative/ctl.py",
-    "authoritative/outbound.py",
+    "authoritative/outbound.py", "authoritative/secondaries.py",
 )
 """Path patterns (relative to dns_suite/) of the modules marked (I/O) in the design."""
 
@@ -80,6 +80,7 @@ RULES: dict[str, Allowed] = {
     "authoritative/dynzones.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/ctl.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/outbound.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
+    "authoritative/secondaries.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/*": Allowed(internal=("wire", "zone")),
     "resolver/service.py": Allowed(
         internal=("wire", "zone", "authoritative.engine", *SERVICE_EXTRAS)

@@ -4,7 +4,7 @@ A Unix stream socket (mode 0600) carrying one JSON object per line each
 way. Requests: ``{"command": NAME, "zone": ZONE|null}``; replies:
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}``.
 
-Commands: ``reload [ZONE]``, ``zone-status [ZONE]`` (serial, dynamic,
+Commands: ``retransfer ZONE`` (a secondary zone: AXFR now), ``reload [ZONE]``, ``zone-status [ZONE]`` (serial, dynamic,
 journal size, last update, frozen), ``freeze ZONE`` (flush the journal to
 the file, refuse updates: hand edits are then safe), ``thaw ZONE`` (take
 the file if its serial is higher, accept updates again), ``stats``.
@@ -18,7 +18,7 @@ import os
 import socket
 import sys
 
-COMMANDS = ("reload", "zone-status", "freeze", "thaw", "stats")
+COMMANDS = ("reload", "zone-status", "freeze", "thaw", "stats", "retransfer")
 MAX_LINE = 65536
 
 
@@ -86,6 +86,10 @@ class ControlServer:
         if command == "zone-status":
             keys = [self._zone_key(zone)] if zone else list(svc.zones.zones)
             return [self._status(k) for k in keys]
+        if command == "retransfer":
+            key = self._secondary_key(zone)
+            svc.secondaries[key].retransfer()
+            return {"zone": zone, "retransfer": "started"}
         key = self._zone_key(zone, dynamic=True)
         dz = svc.dynamic[key]
         if command == "freeze":
@@ -95,6 +99,16 @@ class ControlServer:
             dz.frozen = False
             await svc.reload(zone)
         return self._status(key)
+
+    def _secondary_key(self, zone: str | None) -> bytes:
+        from dns_suite.wire.name import Name
+
+        if not zone:
+            raise ValueError("this command needs a zone")
+        key = Name.from_text(zone if zone.endswith(".") else zone + ".").key
+        if key not in self.service.secondaries:
+            raise ValueError(f"zone {zone} is not a secondary zone here")
+        return key
 
     def _zone_key(self, zone: str | None, dynamic: bool = False) -> bytes:
         from dns_suite.wire.name import Name
@@ -116,6 +130,9 @@ class ControlServer:
         else:
             status = {"zone": zone.origin.to_text(), "serial": zone.serial, "dynamic": False}
         status["secondaries"] = svc.notify_status(key)
+        if key in svc.secondaries:
+            status["secondary"] = svc.secondaries[key].status()
+            status["expired"] = key in svc.zones.expired
         return status
 
 

@@ -32,7 +32,7 @@ from dns_suite.wire.types import Flag
 from dns_suite.zone.diff import Diff
 from dns_suite.zone.update import UpdateResult, apply_update
 
-UPDATE, SOA, AXFR, IXFR = 5, 6, 252, 251
+UPDATE, NOTIFY, SOA, AXFR, IXFR = 5, 4, 6, 252, 251
 FORMERR, REFUSED, NOTAUTH = 1, 5, 9
 TSIG_ROOM = 512  # octets left free in each transfer message for its TSIG
 
@@ -55,18 +55,21 @@ class Outcome:
         update: an accepted change to journal and publish before replying.
         zone_key: the changed zone's origin key.
         log: a line for the log (key, zone, rcode, reason), empty when nothing to say.
+        notified: an accepted NOTIFY for the secondary zone ``zone_key``: check the primary now.
     """
 
     reply: bytes | Iterator[bytes] | None
     update: UpdateResult | None = None
     zone_key: bytes = b""
+    notified: bool = False
     log: str = ""
 
 
 def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigKey],
            policies: dict[bytes, ZonePolicy], opts: Options, tcp: bool, client: str, now: int,
            frozen: frozenset[bytes] = frozenset(), acls: dict[bytes, TransferAcl] | None = None,
-           journal_since: Callable[[bytes, int], list[Diff] | None] = lambda key, serial: None) -> Outcome:
+           journal_since: Callable[[bytes, int], list[Diff] | None] = lambda key, serial: None,
+           primaries: dict[bytes, list[tuple[str, bytes | None]]] | None = None) -> Outcome:
     """Decide the reply to a deferred message (see the module docstring).
 
     Args:
@@ -82,6 +85,8 @@ def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigK
         frozen: origin keys of zones whose updates are refused for now (``ctl freeze``).
         acls: who may transfer each zone (origin key -> ACL); absent: nobody.
         journal_since: ``(origin key, serial) -> diffs`` for IXFR, None when not reachable.
+        primaries: secondary zones here: origin key -> ``[(address, key name key or None)]``
+            their NOTIFY may come from; UPDATE to them gets NOTAUTH (no forwarding).
     """
     verdict = None
     if msg.tsig is not None:
@@ -93,7 +98,13 @@ def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigK
         if not verdict.ok:
             return Outcome(reply=_tsig_error(msg, verdict, now),
                            log=f"tsig error={verdict.error} rcode={verdict.rcode} key={record.key_name} client={client}")
-    if msg.opcode == UPDATE:
+    primaries = primaries or {}
+    if msg.opcode == UPDATE and len(msg.question) == 1 and msg.question[0].qname.key in primaries:
+        outcome = Outcome(reply=_reply(msg, NOTAUTH), log=f"update to secondary zone={msg.question[0].qname} "
+                                                          f"refused client={client}")
+    elif msg.opcode == NOTIFY:
+        outcome = _notify_in(msg, verdict, primaries, client)
+    elif msg.opcode == UPDATE:
         outcome = _update(zones, msg, verdict, policies, client, now, frozen)
     elif msg.opcode == 0 and len(msg.question) == 1 and msg.question[0].qtype in (AXFR, IXFR):
         outcome = _transfer(zones, msg, verdict, acls or {}, journal_since, tcp, client)
@@ -194,3 +205,19 @@ def _sign_stream(messages: Iterator[bytes], verdict: Verdict, now: int) -> Itera
         else:
             signed, prior = sign(message, verdict.key, now=now, prior_mac=prior)
         yield signed
+
+
+def _notify_in(msg: Message, verdict: Verdict | None, primaries: dict[bytes, list[tuple[str, bytes | None]]],
+               client: str) -> Outcome:
+    """A NOTIFY (RFC 1996 §3.7-3.10): accepted from a zone's primary (with its key, if it has one)."""
+    if len(msg.question) != 1 or msg.question[0].qtype != SOA:
+        return Outcome(reply=_reply(msg, FORMERR), log=f"NOTIFY malformed client={client}")
+    zname = msg.question[0].qname
+    allowed = primaries.get(zname.key)
+    if allowed is None:
+        return Outcome(reply=_reply(msg, NOTAUTH), log=f"NOTIFY zone={zname} not a secondary here client={client}")
+    key = verdict.key.name.key if verdict is not None else None
+    if not any(host == client and (need is None or need == key) for host, need in allowed):
+        return Outcome(reply=_reply(msg, REFUSED), log=f"NOTIFY zone={zname} refused client={client}")
+    reply = encode(Message(id=msg.id, flags=Flag.QR | Flag.AA, opcode=NOTIFY, question=msg.question))
+    return Outcome(reply=reply, zone_key=zname.key, notified=True, log=f"NOTIFY zone={zname} from {client}")

@@ -29,7 +29,7 @@ from dns_suite.wire.rdata import rdata_names
 from dns_suite.zone.model import RRset, Zone
 
 A, NS, CNAME, SOA, MX, AAAA, SRV, DNAME, DS, ANY = 1, 2, 5, 6, 15, 28, 33, 39, 43, 255
-NOERROR, NXDOMAIN, YXDOMAIN, REFUSED = 0, 3, 6, 5
+NOERROR, SERVFAIL, NXDOMAIN, YXDOMAIN, REFUSED = 0, 2, 3, 6, 5
 MAX_CHAIN = 16
 _ADDITIONAL_TYPES = {MX: True, SRV: True, NS: True}  # types whose targets get addresses
 
@@ -70,6 +70,9 @@ def resolve(zones: ZoneSet, qname: Name, qtype: int) -> Result:
     zone = zones.find(qname.key)
     if zone is None:
         res.rcode = REFUSED
+        return res
+    if zone.origin.key in zones.expired:  # a secondary past EXPIRE (RFC 1034 §4.3.5)
+        res.rcode = SERVFAIL
         return res
     if qtype == DS and qname.key == zone.origin.key:
         zone = zones.parent_of(zone) or zone  # DS lives on the parent side

@@ -10,7 +10,7 @@ Policy around the engine (RFC 1035 §4.1, RFC 6891, RFC 9619):
 - EDNS version above 0: BADVERS, question copied (RFC 6891 §6.1.3);
 - class IN: the engine; class CH: ``version.bind``/``version.server`` and
   ``id.server``/``hostname.bind`` TXT when configured; otherwise REFUSED;
-- UPDATE, AXFR/IXFR, and any message carrying a TSIG: :data:`DEFER` — the
+- UPDATE, NOTIFY, AXFR/IXFR, and any message carrying a TSIG: :data:`DEFER` — the
   control process owns keys, transfers and zone changes (``dynamic.py``);
   :func:`answer` itself refuses AXFR/IXFR.
 
@@ -66,7 +66,7 @@ def udp_size(edns: Edns | None, ours: int) -> int:
 #: (UPDATE, TSIG-signed): an empty reply, which the transports (net/udp.py,
 #: net/tcp.py) hand to their slow handler.
 DEFER = b""
-UPDATE = 5
+UPDATE, NOTIFY = 5, 4
 
 
 def respond(zones: ZoneSet, data: bytes, opts: Options, *, tcp: bool, client: str = "") -> bytes | None:
@@ -85,7 +85,7 @@ def respond(zones: ZoneSet, data: bytes, opts: Options, *, tcp: bool, client: st
         query = decode(data)
     except WireError:
         return _header_only(data, FORMERR)
-    if query.tsig is not None or query.opcode == UPDATE or _is_transfer(query):
+    if query.tsig is not None or query.opcode in (UPDATE, NOTIFY) or _is_transfer(query):
         return DEFER
     return answer(zones, query, opts, tcp=tcp, client=client)
 

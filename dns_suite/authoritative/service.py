@@ -27,7 +27,9 @@ import time
 from dns_suite.authoritative import dynamic
 from dns_suite.authoritative.ctl import ControlServer
 from dns_suite.authoritative.dynzones import DynamicZone
-from dns_suite.authoritative.notify import Notifier
+from dns_suite.authoritative.notify import Notifier, parse_target
+from dns_suite.authoritative.secondaries import SecondaryZone
+from dns_suite.authoritative.secondary import Primary
 from dns_suite.authoritative.outbound import Outbound, targets_for
 from dns_suite.authoritative.policy import Policy
 from dns_suite.authoritative.prerender import Prerendered
@@ -103,6 +105,7 @@ class AuthoritativeService:
         self.ctl = ControlServer(self)
         self.outbound = Outbound(self.keys)
         self.workers: WorkerSet | None = None
+        self.secondaries: dict[bytes, SecondaryZone] = {}
         self._udp_sockets: list[socket.socket] = []
         self._tasks: list[asyncio.Task] = []
         self._flush_handles: dict[bytes, asyncio.TimerHandle] = {}
@@ -119,6 +122,8 @@ class AuthoritativeService:
                 z.origin if z.origin.endswith(".") else z.origin + ".")), serial_policy=z.serial_policy)
             for z in cfg.zones if z.update_policy}
         self.acls = {_key(z.origin): TransferAcl.parse(z.allow_transfer) for z in cfg.zones if z.allow_transfer}
+        self.primaries = {_key(z.origin): [(t.host, t.key) for t in map(parse_target, z.primaries)]
+                          for z in cfg.zones if z.primaries}
         for z in cfg.zones:
             key = _key(z.origin)
             if z.update_policy and key not in self.dynamic:
@@ -128,6 +133,10 @@ class AuthoritativeService:
         zones = []
         for zc in cfg.zones:
             key = _key(zc.origin)
+            if zc.primaries:
+                if key in old:
+                    zones.append(old[key])  # a secondary's copy comes from its primary
+                continue
             zone = self._load_one(zc, cfg, old.get(key))
             if zone is not None:
                 zones.append(zone)
@@ -169,6 +178,7 @@ class AuthoritativeService:
         await self.outbound.start()
         for key, zone in self.zones.zones.items():
             self._notify(key, zone)
+        self._start_secondaries()
         log.info("serving listen=%s workers=%d zones=%d dynamic=%d", ",".join(self.cfg.listen),
                  self.cfg.workers, len(self.zones.zones), len(self.dynamic))
 
@@ -182,6 +192,30 @@ class AuthoritativeService:
             await asyncio.sleep(1.0)
             if self.workers is not None:
                 self.workers.reap()
+
+    def _start_secondaries(self) -> None:
+        for zc in self.cfg.zones:
+            key = _key(zc.origin)
+            if not zc.primaries or key in self.secondaries:
+                continue
+            primaries = tuple(Primary(host=t.host, port=t.port, key_name=Name(t.key) if t.key else None)
+                              for t in map(parse_target, zc.primaries))
+            sz = SecondaryZone(Name.from_text(zc.origin if zc.origin.endswith(".") else zc.origin + "."),
+                               zc.file, primaries, self.keys, lambda zone, key=key: self._serve_copy(key, zone),
+                               self.cfg.max_transfer_octets, self.cfg.transfer_stall)
+            self.secondaries[key] = sz
+            sz.start()
+
+    def _serve_copy(self, key: bytes, zone: Zone | None) -> None:
+        """A secondary zone's new copy (or None: expired, SERVFAIL) is served from now on."""
+        zones = dict(self.zones.zones)
+        expired = set(self.zones.expired)
+        if zone is None:
+            expired.add(key)
+        else:
+            zones[key] = zone
+            expired.discard(key)
+        self.publish(ZoneSet(list(zones.values()), version=self.zones.version + 1, expired=frozenset(expired)))
 
     def _notify(self, key: bytes, zone: Zone) -> None:
         """NOTIFY the zone's secondaries of its serial (RFC 1996)."""
@@ -226,9 +260,12 @@ class AuthoritativeService:
         frozen = frozenset(k for k, dz in self.dynamic.items() if dz.frozen)
         outcome = dynamic.handle(self.zones, data, msg, keys=self.keys, policies=self.policies,
                                  opts=self.opts, tcp=tcp, client=client, now=int(time.time()),
-                                 frozen=frozen, acls=self.acls, journal_since=self._journal_since)
+                                 frozen=frozen, acls=self.acls, journal_since=self._journal_since,
+                                 primaries=self.primaries)
         if outcome.log:
             log.info("%s", outcome.log)
+        if outcome.notified and outcome.zone_key in self.secondaries:
+            self.secondaries[outcome.zone_key].notify(client)
         if outcome.update is not None:
             if not self._commit(outcome.zone_key, outcome.update):
                 return _header_reply(data, SERVFAIL)
@@ -295,13 +332,19 @@ class AuthoritativeService:
             if zone is not None:
                 zones[_key(zc.origin)] = zone
         self.cfg, self.opts = cfg, _options(cfg, self.cookie_secret)
-        self.publish(ZoneSet(list(zones.values()), version=self.zones.version + 1))
+        for key in self.secondaries:
+            if key in self.zones.zones:
+                zones[key] = self.zones.zones[key]
+        self.publish(ZoneSet(list(zones.values()), version=self.zones.version + 1, expired=self.zones.expired))
+        self._start_secondaries()
         log.info("reloaded version=%d zones=%d", self.zones.version, len(self.zones.zones))
 
     async def stop(self) -> None:
         """SIGTERM: flush dynamic zones, stop the workers and listeners."""
         for task in self._tasks:
             task.cancel()
+        for sz in self.secondaries.values():
+            sz.stop()
         for key in list(self.dynamic):
             self.flush(key)
         if self.workers is not None:
@@ -337,8 +380,9 @@ def run(cfg: AuthoritativeConfig, config_path: str | None = None) -> int:
     except DnsSuiteError as exc:
         log.error("cannot start: %s", exc)
         return 1
-    if cfg.zones and not service.zones.zones:
-        log.error("cannot start: none of the %d configured zones loaded", len(cfg.zones))
+    served_from_files = [z for z in cfg.zones if not z.primaries]
+    if served_from_files and not service.zones.zones:
+        log.error("cannot start: none of the %d configured zones loaded", len(served_from_files))
         return 1
 
     async def main() -> None:

@@ -10,13 +10,17 @@ class ZoneSet:
 
     Args:
         zones: the zones; origins must differ.
+        version: increases with every published change.
+        expired: origin keys of secondary zones past EXPIRE: answered SERVFAIL (RFC 1034 §4.3.5).
     """
 
-    __slots__ = ("zones", "version")
+    __slots__ = ("zones", "version", "expired")
 
-    def __init__(self, zones: list[Zone] | tuple[Zone, ...] = (), version: int = 0) -> None:
+    def __init__(self, zones: list[Zone] | tuple[Zone, ...] = (), version: int = 0,
+                 expired: frozenset[bytes] = frozenset()) -> None:
         self.zones = {z.origin.key: z for z in zones}
         self.version = version
+        self.expired = expired
 
     def find(self, key: bytes) -> Zone | None:
         """The closest enclosing zone of the name with ``key``, or None."""
