@@ -210,6 +210,8 @@ def _acl_problem(entries: tuple[str, ...]) -> str | None:
                 return f"{entry!r}: not an address or network"
         if words and (words[0] != "key" or len(words) != 2):
             return f"{entry!r}: expected ADDR[/LEN], key NAME, or ADDR[/LEN] key NAME"
+        if words and domain_name(words[1]):
+            return f"{entry!r}: bad key name"
         if not entry.split():
             return "empty entry"
     return None

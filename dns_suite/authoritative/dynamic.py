@@ -33,7 +33,7 @@ from dns_suite.zone.diff import Diff
 from dns_suite.zone.update import UpdateResult, apply_update
 
 UPDATE, NOTIFY, SOA, AXFR, IXFR = 5, 4, 6, 252, 251
-FORMERR, REFUSED, NOTAUTH = 1, 5, 9
+FORMERR, REFUSED, NOTAUTH, BADVERS = 1, 5, 9, 16
 TSIG_ROOM = 512  # octets left free in each transfer message for its TSIG
 
 
@@ -69,7 +69,8 @@ def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigK
            policies: dict[bytes, ZonePolicy], opts: Options, tcp: bool, client: str, now: int,
            frozen: frozenset[bytes] = frozenset(), acls: dict[bytes, TransferAcl] | None = None,
            journal_since: Callable[[bytes, int], list[Diff] | None] = lambda key, serial: None,
-           primaries: dict[bytes, list[tuple[str, bytes | None]]] | None = None) -> Outcome:
+           primaries: dict[bytes, list[tuple[str, bytes | None]]] | None = None,
+           clock: Callable[[], int] | None = None) -> Outcome:
     """Decide the reply to a deferred message (see the module docstring).
 
     Args:
@@ -87,6 +88,7 @@ def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigK
         journal_since: ``(origin key, serial) -> diffs`` for IXFR, None when not reachable.
         primaries: secondary zones here: origin key -> ``[(address, key name key or None)]``
             their NOTIFY may come from; UPDATE to them gets NOTAUTH (no forwarding).
+        clock: wall time for signing each message of a long transfer (default: ``now``).
     """
     verdict = None
     if msg.tsig is not None:
@@ -109,7 +111,7 @@ def handle(zones: ZoneSet, data: bytes, msg: Message, *, keys: dict[bytes, TsigK
     elif msg.opcode == 0 and len(msg.question) == 1 and msg.question[0].qtype in (AXFR, IXFR):
         outcome = _transfer(zones, msg, verdict, acls or {}, journal_since, tcp, client)
         if verdict is not None and not isinstance(outcome.reply, (bytes, type(None))):
-            return replace(outcome, reply=_sign_stream(outcome.reply, verdict, now))
+            return replace(outcome, reply=_sign_stream(outcome.reply, verdict, clock or (lambda: now)))
     else:
         reserve = len(msg.tsig.owner.wire) + 10 + len(msg.tsig.rdata) + 64 if msg.tsig else 0
         outcome = Outcome(reply=answer(zones, replace(msg, tsig=None), opts, tcp=tcp, client=client,
@@ -173,6 +175,8 @@ def _transfer(zones: ZoneSet, msg: Message, verdict: Verdict | None, acls: dict[
     """AXFR (TCP only, RFC 5936 §4.2) or IXFR (RFC 1995; over UDP the current SOA alone, §2)."""
     q = msg.question[0]
     kind = "AXFR" if q.qtype == AXFR else "IXFR"
+    if msg.edns is not None and msg.edns.version > 0:
+        return Outcome(reply=_reply(msg, BADVERS), log=f"{kind} with EDNS version {msg.edns.version} client={client}")
     zone = zones.zones.get(q.qname.key)
     if zone is None:
         return Outcome(reply=_reply(msg, NOTAUTH), log=f"{kind} zone={q.qname} not served client={client}")
@@ -195,15 +199,15 @@ def _transfer(zones: ZoneSet, msg: Message, verdict: Verdict | None, acls: dict[
     return Outcome(reply=messages if tcp else next(messages), log=log)
 
 
-def _sign_stream(messages: Iterator[bytes], verdict: Verdict, now: int) -> Iterator[bytes]:
-    """Sign each message of a transfer: the first with the request MAC, the rest with
-    the prior MAC (RFC 8945 §5.3.1)."""
+def _sign_stream(messages: Iterator[bytes], verdict: Verdict, clock: Callable[[], int]) -> Iterator[bytes]:
+    """Sign each message of a transfer, at its own time: the first with the request MAC, the
+    rest with the prior MAC (RFC 8945 §5.3.1)."""
     prior = None
     for message in messages:
         if prior is None:
-            signed, prior = sign(message, verdict.key, now=now, request_mac=verdict.record.mac)
+            signed, prior = sign(message, verdict.key, now=clock(), request_mac=verdict.record.mac)
         else:
-            signed, prior = sign(message, verdict.key, now=now, prior_mac=prior)
+            signed, prior = sign(message, verdict.key, now=clock(), prior_mac=prior)
         yield signed
 
 

@@ -26,7 +26,7 @@ import time
 
 from dns_suite.authoritative import dynamic
 from dns_suite.authoritative.ctl import ControlServer
-from dns_suite.authoritative.dynzones import DynamicZone
+from dns_suite.authoritative.dynzones import DynamicZone, zone_difference
 from dns_suite.authoritative.notify import Notifier, parse_target
 from dns_suite.authoritative.secondaries import SecondaryZone
 from dns_suite.authoritative.secondary import Primary
@@ -45,7 +45,7 @@ from dns_suite.wire.errors import WireError
 from dns_suite.wire.message import decode
 from dns_suite.wire.name import Name
 from dns_suite.wire.tsigkeys import keys_from_config
-from dns_suite.zone.journal import JournalError
+from dns_suite.zone.journal import Diff, Journal, JournalError, journal_path, serial_gt
 from dns_suite.zone.loader import load_zone
 from dns_suite.zone.model import Zone
 
@@ -151,6 +151,8 @@ class AuthoritativeService:
             for p in result.problems:
                 (log.error if p.severity == "error" else log.warning)("zone=%s %s", zc.origin, p)
             zone = result.zone
+            if zone is not None and previous is not None and zc.allow_transfer:
+                self._journal_static(zc, previous, zone)
         if zone is None and previous is not None:
             log.error("zone=%s not reloaded: keeps serving serial=%d", zc.origin, previous.serial)
             return previous
@@ -261,7 +263,7 @@ class AuthoritativeService:
         outcome = dynamic.handle(self.zones, data, msg, keys=self.keys, policies=self.policies,
                                  opts=self.opts, tcp=tcp, client=client, now=int(time.time()),
                                  frozen=frozen, acls=self.acls, journal_since=self._journal_since,
-                                 primaries=self.primaries)
+                                 primaries=self.primaries, clock=lambda: int(time.time()))
         if outcome.log:
             log.info("%s", outcome.log)
         if outcome.notified and outcome.zone_key in self.secondaries:
@@ -285,7 +287,22 @@ class AuthoritativeService:
 
     def _journal_since(self, key: bytes, serial: int):
         dz = self.dynamic.get(key)
-        return dz.journal.since(serial) if dz is not None else None
+        if dz is not None:
+            return dz.journal.since(serial)
+        zc = next((z for z in self.cfg.zones if _key(z.origin) == key), None)
+        return Journal(journal_path(zc.file)).since(serial) if zc is not None else None
+
+    def _journal_static(self, zc, old: Zone, new: Zone) -> None:
+        """A static zone reloaded with a higher serial: journal the difference, so secondaries
+        get an IXFR (RFC 1995)."""
+        if not serial_gt(new.serial, old.serial):
+            return
+        removed, added = zone_difference(old, new)
+        try:
+            Journal(journal_path(zc.file)).append(Diff(serial_from=old.serial, serial_to=new.serial,
+                                                       removed=removed, added=added))
+        except (JournalError, OSError) as exc:
+            log.warning("zone=%s difference not journaled (secondaries get AXFR): %s", zc.origin, exc)
 
     def _defer_from_thread(self, data: bytes, client: str) -> bytes | None:
         future = asyncio.run_coroutine_threadsafe(self._defer_async(data, client, False), self.loop)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from struct import pack as spack
 from typing import Iterable, Iterator
 
+from dns_suite.wire.errors import WireError
 from dns_suite.wire.message import Message, encode
 from dns_suite.wire.name import Compressor, Name
 from dns_suite.wire.rdata import write_rdata
@@ -77,18 +78,20 @@ def pack(items: Iterable[Item], query: Message, *, rrclass: int = 1, limit: int 
     """
     flags = Flag.QR | Flag.AA | (query.flags & Flag.RD)
     head = encode(Message(id=query.id, flags=flags, opcode=query.opcode, question=query.question))
-    buf, comp, count = _start(head, query), Compressor(), 0
+    opt = _opt(query)
+    limit -= len(opt)
+    buf, comp, count = _start(head, query), Compressor(case_sensitive=True), 0
     _seed(comp, query)
     for owner, rrtype, ttl, rdata in items:
         mark = len(buf)
         _write(buf, comp, owner, rrtype, rrclass, ttl, rdata)
         if len(buf) > limit and count:
             del buf[mark:]
-            yield _finish(buf, count)
-            buf, comp, count = _start(head, None), Compressor(), 0
+            yield _finish(buf, count, opt)
+            buf, comp, count = _start(head, None), Compressor(case_sensitive=True), 0
             _write(buf, comp, owner, rrtype, rrclass, ttl, rdata)
         count += 1
-    yield _finish(buf, count)
+    yield _finish(buf, count, opt)
 
 
 def _start(head: bytes, query: Message | None) -> bytearray:
@@ -114,9 +117,19 @@ def _write(buf: bytearray, comp: Compressor, owner: bytes, rrtype: int, rrclass:
     buf[at + 8:at + 10] = spack("!H", len(buf) - at - 10)
 
 
-def _finish(buf: bytearray, count: int) -> bytes:
+def _finish(buf: bytearray, count: int, opt: bytes) -> bytes:
     buf[6:8] = spack("!H", count)
+    if opt:  # OPT in every message when the query had one (RFC 6891 §7)
+        buf[10:12] = b"\0\1"
+        buf += opt
     return bytes(buf)
+
+
+def _opt(query: Message) -> bytes:
+    """Our OPT record for replies to ``query`` (empty when it had none)."""
+    if query.edns is None:
+        return b""
+    return spack("!BHHIH", 0, 41, 1232, 0x8000 if query.edns.do else 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +148,17 @@ class TransferAcl:
         rules = []
         for entry in entries:
             words = entry.split()
+            if not words:
+                raise ValueError("empty allow_transfer entry")
             net = key = None
             if words and words[0] != "key":
                 net = ipaddress.ip_network(words.pop(0), strict=False)
             if words[:1] == ["key"] and len(words) == 2:
                 name = words[1] if words[1].endswith(".") else words[1] + "."
-                key = Name.from_text(name).key
+                try:
+                    key = Name.from_text(name).key
+                except WireError as exc:
+                    raise ValueError(f"bad key name in allow_transfer entry {entry!r}: {exc.reason}") from None
             elif words:
                 raise ValueError(f"bad allow_transfer entry {entry!r}: ADDR[/LEN] [key NAME]")
             rules.append((net, key))

@@ -282,20 +282,24 @@ class Compressor:
     """Name compression table for one message being written (RFC 1035 §4.1.4).
 
     Maps the lowercased wire form of each name suffix written so far to its
-    offset; only offsets below 0x4000 can be pointed to.
+    offset; only offsets below 0x4000 can be pointed to. With
+    ``case_sensitive`` suffixes match only with the same case, so every name
+    keeps its own case (zone transfers).
     """
 
-    __slots__ = ("table",)
+    __slots__ = ("table", "case_sensitive")
 
-    def __init__(self) -> None:
+    def __init__(self, case_sensitive: bool = False) -> None:
         self.table: dict[bytes, int] = {}
+        self.case_sensitive = case_sensitive
 
     def write(self, buf: bytearray, name: Name, compress: bool = True) -> None:
         """Append ``name`` to ``buf``, compressed when ``compress`` is set."""
         if not compress:
             buf += name.wire
             return
-        wire, key, table = name.wire, name.key, self.table
+        wire, table = name.wire, self.table
+        key = wire if self.case_sensitive else name.key
         base = len(buf)
         i = 0
         while wire[i]:
