@@ -106,8 +106,10 @@ class DynamicZone:
         edited = result.zone
         if not serial_gt(edited.serial, current.serial):
             if edited.serial != current.serial:
-                log.warning("zone=%s file serial %d not above %d: file ignored", self.origin,
-                            edited.serial, current.serial)
+                log.warning("zone=%s file serial %d not above %d: file ignored and rewritten from "
+                            "the zone served", self.origin, edited.serial, current.serial)
+                self.dirty = True  # else a restart would load the ignored file: updates lost
+                self.flush(current)
             return current
         removed, added = zone_difference(current, edited)
         self.journal.append(Diff(serial_from=current.serial, serial_to=edited.serial,

@@ -250,7 +250,7 @@ class AuthoritativeService:
         self.ref.publish(self.table.udp, self.table.table)
         if self.workers is not None:
             old, self.workers = self.workers, self._fork_workers()
-            self.loop.call_later(0.5, old.stop)  # let the old set send what it is answering
+            old.stop()  # at once: no stale answers after an UPDATE's reply (see WorkerSet.stop)
 
     # --- deferred messages: UPDATE and TSIG -----------------------------------------
     def control(self, data: bytes, client: str, tcp: bool = False) -> bytes | None:

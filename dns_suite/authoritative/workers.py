@@ -44,6 +44,8 @@ class WorkerSet:
         self.handler, self.replies, self.listen = handler, replies, listen
         self.close_in_child, self.control, self.on_error = close_in_child, control, on_error
         self.loop = asyncio.get_running_loop()
+        self.requester: int | None = None  # the worker whose deferred message is being answered
+        self.retired = False
         for index in range(count):
             self.spawn(index)
 
@@ -74,14 +76,20 @@ class WorkerSet:
             self.loop.remove_reader(sock.fileno())
             return
         client, _, data = msg.partition(b"\0")
+        self.requester = next((pid for pid, (_, pipe) in self.pids.items() if pipe is sock), None)
         try:
             reply = self.control(data, client.decode())
         except Exception as exc:  # noqa: BLE001 - our bug: SERVFAIL, keep serving
             reply = self.on_error(data, exc)
-        try:
-            sock.send(reply or b"")
+        finally:
+            requester, self.requester = self.requester, None
+        try:  # first octet 1: this set was replaced meanwhile, send the reply and exit
+            sock.send((b"\1" if self.retired else b"\0") + (reply or b""))
         except OSError as exc:
             log.warning("reply to worker failed: %s", exc)
+        if self.retired and requester is not None:
+            self._forget(requester, sock)
+            self.loop.call_later(2.0, _reap_or_kill, requester)
 
     def _child(self, sockets: list[socket.socket], pipe: socket.socket, parent: int) -> None:
         try:
@@ -100,7 +108,10 @@ class WorkerSet:
             def defer(data: bytes, client: str) -> bytes | None:
                 with lock:
                     pipe.send(client.encode() + b"\0" + data)
-                    return pipe.recv(70000) or None
+                    answer = pipe.recv(70000)
+                if answer[:1] == b"\1":
+                    ref.stop = True  # replaced by a new worker set: exit after this reply
+                return answer[1:] or None
 
             ref = HandlerRef(self.handler, self.replies, defer)
             for s in sockets[1:]:
@@ -110,15 +121,20 @@ class WorkerSet:
             os._exit(0)
 
     def stop(self) -> None:
-        """SIGTERM every worker, reap them, close their pipes."""
+        """SIGTERM every worker, reap them, close their pipes. A worker waiting for the reply
+        to its deferred message (the UPDATE that caused this) is spared: it sends the reply
+        and exits by itself, so no stale set answers after the reply."""
+        self.retired = True
         for pid, (_, pipe) in list(self.pids.items()):
+            if pid == self.requester:
+                continue
             self._forget(pid, pipe)
             try:
                 os.kill(pid, signal.SIGTERM)
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-        self.pids.clear()
+        self.pids = {pid: v for pid, v in self.pids.items() if pid == self.requester}
 
     def _forget(self, pid: int, pipe: socket.socket) -> None:
         try:
@@ -153,3 +169,14 @@ def _die_with_parent(parent: int) -> None:
         log.warning("cannot tie the UDP worker's life to the control process")
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(0)
+
+
+def _reap_or_kill(pid: int) -> None:
+    """Reap a retired worker that should have exited; kill it if it did not."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if not done:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

@@ -46,13 +46,14 @@ class HandlerRef:
         defer: answers what ``handler`` deferred (UPDATE, TSIG), blocking.
     """
 
-    __slots__ = ("handler", "replies", "defer")
+    __slots__ = ("handler", "replies", "defer", "stop")
 
     def __init__(self, handler: Handler, replies: dict[bytes, bytes] | None = None,
                  defer: Handler | None = None) -> None:
         self.handler = handler
         self.replies = {} if replies is None else replies
         self.defer = defer or (lambda data, client: None)
+        self.stop = False  # set to end the loop after its current reply
 
     def publish(self, handler: Handler, replies: dict[bytes, bytes] | None = None) -> None:
         """Switch to a new handler and reply table (one reference each: safe across threads)."""
@@ -95,3 +96,5 @@ def serve_udp(sock: socket.socket, ref: HandlerRef, on_error: Callable[[bytes, B
                 sendto(reply, addr)
             except OSError as exc:
                 log.debug("sendto %s failed: %s", addr, exc)
+        if ref.stop:
+            return
