@@ -166,7 +166,12 @@ class SecondaryZone:
             log.info("zone=%s %s from %s:%d serial=%d octets=%d", self.origin, action.kind, primary.host,
                      primary.port, zone.serial, transfer.octets)
             event = TransferDone(primary=action.index, zone=zone, octets=transfer.octets, diffs=transfer.diffs)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, TransferError, WireError) as exc:
+        except asyncio.TimeoutError:
+            reason = f"stalled: nothing received for {self.stall:g} s"
+            log.error("zone=%s %s from %s:%d failed, old copy kept: %s", self.origin, action.kind,
+                      primary.host, primary.port, reason)
+            event = TransferFailed(primary=action.index, reason=reason)
+        except (OSError, asyncio.IncompleteReadError, TransferError, WireError) as exc:
             reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
             log.error("zone=%s %s from %s:%d failed, old copy kept: %s", self.origin, action.kind,
                       primary.host, primary.port, reason)
