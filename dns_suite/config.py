@@ -334,6 +334,8 @@ class AuthoritativeConfig:
             a larger one is aborted and the old copy kept.
         transfer_stall (float): Seconds a transfer in may go without a message before it is
             aborted (the old copy kept).
+        transfer_timeout (float): Seconds a whole transfer in may take (a primary trickling
+            messages just inside ``transfer_stall`` is stopped here).
     """
 
     listen: tuple[str, ...] = _field(("127.0.0.1:5300",), check=listen_addresses)
@@ -350,6 +352,7 @@ class AuthoritativeConfig:
     keys: tuple[KeyConfig, ...] = ()
     max_transfer_octets: int = _field(1 << 31, check=at_least(1024))
     transfer_stall: float = _field(30.0, check=positive_seconds)
+    transfer_timeout: float = _field(3600.0, check=positive_seconds)
     control_socket: str = "dns-suite-authoritative.sock"
     flush_interval: float = _field(60.0, check=positive_seconds)
 

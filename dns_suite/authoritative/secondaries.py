@@ -44,12 +44,13 @@ class SecondaryZone:
         publish: ``(zone | None) -> None``: serve this copy (None: expired, SERVFAIL).
         max_octets: largest transfer accepted, in octets.
         stall: seconds a transfer may go without a message.
+        timeout: seconds a whole transfer may take.
     """
 
     def __init__(self, origin: Name, path: str, primaries: tuple[Primary, ...], keys: dict[bytes, TsigKey],
-                 publish, max_octets: int, stall: float) -> None:
+                 publish, max_octets: int, stall: float, timeout: float = 3600.0) -> None:
         self.origin, self.path, self.keys, self.publish = origin, path, keys, publish
-        self.max_octets, self.stall = max_octets, stall
+        self.max_octets, self.stall, self.timeout = max_octets, stall, timeout
         self.machine = Secondary(origin, primaries)
         self.zone: Zone | None = None
         self.events: asyncio.Queue = asyncio.Queue()
@@ -162,12 +163,12 @@ class SecondaryZone:
     async def _transfer(self, action: StartTransfer) -> None:
         primary = action.primary
         try:
-            zone, transfer = await self._receive(action)
+            zone, transfer = await asyncio.wait_for(self._receive(action), self.timeout)
             log.info("zone=%s %s from %s:%d serial=%d octets=%d", self.origin, action.kind, primary.host,
                      primary.port, zone.serial, transfer.octets)
             event = TransferDone(primary=action.index, zone=zone, octets=transfer.octets, diffs=transfer.diffs)
         except asyncio.TimeoutError:
-            reason = f"stalled: nothing received for {self.stall:g} s"
+            reason = f"not done within transfer_timeout ({self.timeout:g} s)"
             log.error("zone=%s %s from %s:%d failed, old copy kept: %s", self.origin, action.kind,
                       primary.host, primary.port, reason)
             event = TransferFailed(primary=action.index, reason=reason)
@@ -184,15 +185,22 @@ class SecondaryZone:
         current = self.zone if action.kind == "IXFR" else None
         transfer = Transfer(self.origin, action.kind, current, key, mac, self.max_octets, ident=ident,
                             now=int(time.time()))
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(action.primary.host, action.primary.port), self.stall)
+        reader, writer = await self._stalling(
+            asyncio.open_connection(action.primary.host, action.primary.port))
         try:
             writer.write(len(query).to_bytes(2, "big") + query)
-            await asyncio.wait_for(writer.drain(), self.stall)
+            await self._stalling(writer.drain())
             while not transfer.complete:
-                head = await asyncio.wait_for(reader.readexactly(2), self.stall)
-                data = await asyncio.wait_for(reader.readexactly(int.from_bytes(head, "big")), self.stall)
+                head = await self._stalling(reader.readexactly(2))
+                data = await self._stalling(reader.readexactly(int.from_bytes(head, "big")))
                 transfer.feed(data, now=int(time.time()))
         finally:
             writer.close()
         return transfer.result(), transfer
+
+    async def _stalling(self, awaitable):
+        """``awaitable``, or TransferError when nothing happens for ``stall`` seconds."""
+        try:
+            return await asyncio.wait_for(awaitable, self.stall)
+        except asyncio.TimeoutError:
+            raise TransferError(f"stalled: nothing received for {self.stall:g} s") from None

@@ -204,7 +204,8 @@ class AuthoritativeService:
                               for t in map(parse_target, zc.primaries))
             sz = SecondaryZone(Name.from_text(zc.origin if zc.origin.endswith(".") else zc.origin + "."),
                                zc.file, primaries, self.keys, lambda zone, key=key: self._serve_copy(key, zone),
-                               self.cfg.max_transfer_octets, self.cfg.transfer_stall)
+                               self.cfg.max_transfer_octets, self.cfg.transfer_stall,
+                               self.cfg.transfer_timeout)
             self.secondaries[key] = sz
             sz.start()
 

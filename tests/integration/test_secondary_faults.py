@@ -294,6 +294,8 @@ class FakePrimary:
                     return
                 if n == 0 and mode == "cut":
                     return
+                if mode == "trickle":  # each message inside transfer_stall, the whole too slow
+                    time.sleep(0.6)
                 if n == 0 and mode == "stall":  # silence until the secondary gives up (bounded)
                     deadline = time.monotonic() + 10
                     conn.settimeout(0.2)
@@ -323,6 +325,8 @@ FAULTS = {  # mode -> (zone records beyond the base, [authoritative] extras, wha
     "badmac": (10, "transfer_stall = 2.0", "message 2: TSIG check failed: bad MAC"),
     "oversize": (300, "transfer_stall = 2.0\nmax_transfer_octets = 2048", "transfer exceeds 2048 octets"),
     "stall": (10, "transfer_stall = 1.0", "failed, old copy kept: stalled: nothing received for 1 s"),
+    "trickle": (40, "transfer_stall = 1.0\ntransfer_timeout = 2.0",
+                "failed, old copy kept: not done within transfer_timeout (2 s)"),
 }
 
 
