@@ -101,7 +101,8 @@ def _zone_arg(text: str) -> dict:
     origin, sep, path = text.partition("=")
     if not sep or not origin or not path:
         raise ConfigError("<command line>", "--zone", f"expected ORIGIN=FILE, got {text!r}")
-    return {"origin": origin, "file": path}
+    # quick use, scripts and tests: no NOTIFY to the zone's NS addresses (they may be anywhere)
+    return {"origin": origin, "file": path, "notify_ns": False}
 
 
 def _tsig_keygen(args: argparse.Namespace) -> int:

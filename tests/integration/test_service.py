@@ -205,3 +205,24 @@ def test_no_zone_loads_exits_non_zero(tmp_path):
     run = subprocess.run(["dns-suite", "authoritative", "--zone", f"x.test.={tmp_path}/missing.zone",
                           "--listen", f"127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=30)
     assert run.returncode == 1 and "none of the 1 configured zones loaded" in run.stderr
+
+
+@pytest.mark.parametrize("how", ["config", "zone"])
+def test_shipped_config_and_zone_mode_send_no_notify(tmp_path, how):
+    """The example zone's NS addresses are documentation addresses: nothing may be sent there."""
+    repo = Path(__file__).resolve().parents[2]
+    port = free_port()
+    args = (["--config", str(repo / "configs" / "authoritative.toml")] if how == "config"
+            else ["--zone", f"example.test.={repo / 'zones' / 'example.test.zone'}"])
+    log = tmp_path / "log"
+    proc = subprocess.Popen(["dns-suite", "authoritative", *args, "--listen", f"127.0.0.1:{port}",
+                             "--log-level", "info"], stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "serving" not in log.read_text():
+            time.sleep(0.1)
+        time.sleep(1.0)  # a NOTIFY would go out at start and again after 1 s
+        assert "serving" in log.read_text() and "NOTIFY sent" not in log.read_text(), log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(10)
