@@ -170,7 +170,7 @@ def test_shipped_config_loads() -> None:
     config = load_authoritative_config(str(REPO / "configs" / "authoritative.toml"))
     assert config.listen == ("127.0.0.1:5300",) and config.workers == 1
     assert config.zones == (
-        ZoneConfig(origin="example.test.", file=str(REPO / "zones" / "example.test.zone")),
+        ZoneConfig(origin="example.test.", file=str(REPO / "zones" / "example.test.zone"), notify_ns=False),
     )
 
 
