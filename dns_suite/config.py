@@ -336,6 +336,9 @@ class AuthoritativeConfig:
             aborted (the old copy kept).
         transfer_timeout (float): Seconds a whole transfer in may take (a primary trickling
             messages just inside ``transfer_stall`` is stopped here).
+        min_refresh (float): Least seconds between a secondary zone's refresh checks, whatever its
+            SOA REFRESH says (as BIND's min-refresh-time).
+        min_retry (float): Least seconds between retries after a failed check (min-retry-time).
     """
 
     listen: tuple[str, ...] = _field(("127.0.0.1:5300",), check=listen_addresses)
@@ -353,6 +356,8 @@ class AuthoritativeConfig:
     max_transfer_octets: int = _field(1 << 31, check=at_least(1024))
     transfer_stall: float = _field(30.0, check=positive_seconds)
     transfer_timeout: float = _field(3600.0, check=positive_seconds)
+    min_refresh: float = _field(60.0, check=positive_seconds)
+    min_retry: float = _field(10.0, check=positive_seconds)
     control_socket: str = "dns-suite-authoritative.sock"
     flush_interval: float = _field(60.0, check=positive_seconds)
 

@@ -19,7 +19,7 @@ import time
 
 from dns_suite.authoritative.secondary import (Expire, Log, NotifyReceived, Primary, Publish, QuerySoa,
                                                RetransferRequested, Secondary, SoaReply, Start,
-                                               StartTransfer, Tick, TransferDone, TransferFailed)
+                                               StartTransfer, Tick, Timers, TransferDone, TransferFailed)
 from dns_suite.authoritative.xfrin import Transfer, TransferError, make_query
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.message import Message, Question, decode, encode
@@ -45,13 +45,15 @@ class SecondaryZone:
         max_octets: largest transfer accepted, in octets.
         stall: seconds a transfer may go without a message.
         timeout: seconds a whole transfer may take.
+        timers: bounds for the SOA's REFRESH and RETRY.
     """
 
     def __init__(self, origin: Name, path: str, primaries: tuple[Primary, ...], keys: dict[bytes, TsigKey],
-                 publish, max_octets: int, stall: float, timeout: float = 3600.0) -> None:
+                 publish, max_octets: int, stall: float, timeout: float = 3600.0,
+                 timers: Timers = Timers()) -> None:
         self.origin, self.path, self.keys, self.publish = origin, path, keys, publish
         self.max_octets, self.stall, self.timeout = max_octets, stall, timeout
-        self.machine = Secondary(origin, primaries)
+        self.machine = Secondary(origin, primaries, timers)
         self.zone: Zone | None = None
         self.events: asyncio.Queue = asyncio.Queue()
         self.task: asyncio.Task | None = None

@@ -29,7 +29,7 @@ from dns_suite.authoritative.ctl import ControlServer
 from dns_suite.authoritative.dynzones import DynamicZone, zone_difference
 from dns_suite.authoritative.notify import Notifier, parse_target
 from dns_suite.authoritative.secondaries import SecondaryZone
-from dns_suite.authoritative.secondary import Primary
+from dns_suite.authoritative.secondary import Primary, Timers
 from dns_suite.authoritative.outbound import Outbound, targets_for
 from dns_suite.authoritative.policy import Policy
 from dns_suite.authoritative.prerender import Prerendered
@@ -205,7 +205,9 @@ class AuthoritativeService:
             sz = SecondaryZone(Name.from_text(zc.origin if zc.origin.endswith(".") else zc.origin + "."),
                                zc.file, primaries, self.keys, lambda zone, key=key: self._serve_copy(key, zone),
                                self.cfg.max_transfer_octets, self.cfg.transfer_stall,
-                               self.cfg.transfer_timeout)
+                               self.cfg.transfer_timeout,
+                               Timers(min_refresh=self.cfg.min_refresh, min_retry=self.cfg.min_retry,
+                                      no_zone_retry=min(60.0, max(self.cfg.min_retry, 1.0))))
             self.secondaries[key] = sz
             sz.start()
 

@@ -147,3 +147,67 @@ def test_restart_serves_the_copy_before_the_primary_answers(pair):
     pair["ours"] = subprocess.Popen(["dns-suite", "authoritative", "--config", str(pair["tmp"] / "sec.toml")],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: www(port) == "192.0.2.10")
+
+
+def test_expire_then_servfail_then_resync(tmp_path: Path):
+    """Primary down past EXPIRE -> SERVFAIL (RFC 1034 §4.3.5); primary back -> served again."""
+    fast = "$ORIGIN prim.test.\n$TTL 300\n@ SOA ns hostmaster {serial} 2 1 4 60\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.{serial}\n"
+    nsd_port, ctl_port, our_port = free_port(), free_port(), free_port()
+    zone = tmp_path / "prim.test.zone"
+    zone.write_text(fast.format(serial=10))
+    subprocess.run(["nsd-control-setup", "-d", str(tmp_path)], capture_output=True, check=True)
+    conf = tmp_path / "nsd.conf"
+    conf.write_text(f"""server:
+  ip-address: 127.0.0.1@{nsd_port}
+  username: ""
+  chroot: ""
+  zonesdir: "{tmp_path}"
+  pidfile: "{tmp_path}/nsd.pid"
+  xfrdfile: "{tmp_path}/xfrd.state"
+  zonelistfile: "{tmp_path}/zone.list"
+  database: ""
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: prim.test.
+  zonefile: "{zone}"
+  provide-xfr: 127.0.0.1 NOKEY
+""")
+    (tmp_path / "sec.toml").write_text(f"""[authoritative]
+listen = ["127.0.0.1:{our_port}"]
+min_refresh = 1.0
+min_retry = 1.0
+[[authoritative.zones]]
+origin = "prim.test."
+file = "prim.test.copy"
+primaries = ["127.0.0.1:{nsd_port}"]
+notify_ns = false
+""")
+    procs = []
+
+    def start_nsd():
+        proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        wait_for(lambda: ask(nsd_port, "prim.test.", "SOA").rcode() == 0)
+        return proc
+
+    try:
+        nsd = start_nsd()
+        procs.append(subprocess.Popen(["dns-suite", "authoritative", "--config", str(tmp_path / "sec.toml")],
+                                      stdout=subprocess.DEVNULL, stderr=(tmp_path / "sec.log").open("w")))
+        wait_for(lambda: www(our_port) == "192.0.2.10")
+        nsd.send_signal(signal.SIGTERM)
+        nsd.wait(10)
+        wait_for(lambda: ask(our_port, "www.prim.test.").rcode() == dns.rcode.SERVFAIL, timeout=30)
+        assert "expired: answering SERVFAIL" in (tmp_path / "sec.log").read_text()
+        start_nsd()
+        wait_for(lambda: www(our_port) == "192.0.2.10", timeout=30)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
