@@ -152,7 +152,7 @@ def test_restart_serves_the_copy_before_the_primary_answers(pair):
 def test_expire_then_servfail_then_resync(tmp_path: Path):
     """Primary down past EXPIRE -> SERVFAIL (RFC 1034 §4.3.5); primary back -> served again."""
     fast = "$ORIGIN prim.test.\n$TTL 300\n@ SOA ns hostmaster {serial} 2 1 4 60\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.{serial}\n"
-    nsd_port, ctl_port, our_port = free_port(), free_port(), free_port()
+    nsd_port, our_port = free_port(), free_port()
     zone = tmp_path / "prim.test.zone"
     zone.write_text(fast.format(serial=10))
     subprocess.run(["nsd-control-setup", "-d", str(tmp_path)], capture_output=True, check=True)
