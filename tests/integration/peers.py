@@ -131,7 +131,7 @@ CASE_ZONES = [
 
 
 def missing(*programs: str) -> list[str]:
-    """The programs of ``programs`` that are not installed (for pytest.skip)."""
+    """The programs of ``programs`` that are not installed (a test fails on any)."""
     return [p for p in programs if shutil.which(p) is None and not Path(p).exists()]
 
 

@@ -165,7 +165,7 @@ def run_tool(tool: str, server: Server, qname: str, qtype: str, transport: str,
 def ours(tmp_path_factory):
     gone = missing("dig", "kdig") + ([] if shutil.which("dns-suite") else ["dns-suite"])
     if gone:
-        pytest.skip(f"not installed: {', '.join(gone)}")
+        pytest.fail(f"not installed (scripts/test installs it): {', '.join(gone)}")
     server = start_ours(CASE_ZONES, tmp_path_factory.mktemp("ours"))
     try:
         yield server

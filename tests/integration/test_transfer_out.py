@@ -80,7 +80,7 @@ def keys() -> dict[str, Key]:
 def need(*programs: str) -> None:
     gone = missing(*programs)
     if gone:
-        pytest.skip(f"not installed: {', '.join(gone)}")
+        pytest.fail(f"not installed (scripts/test installs it): {', '.join(gone)}")
 
 
 @pytest.fixture
