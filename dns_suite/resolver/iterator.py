@@ -9,31 +9,216 @@ API (stable; the service and the replay harness drive it)::
 
 Every call returns a list of :class:`~dns_suite.resolver.actions.SendQuery` and
 :class:`~dns_suite.resolver.actions.Answer`. ``now`` is monotonic seconds (float).
+
+How it works: a client query becomes a task: a generator from
+:class:`~dns_suite.resolver.resolution.Iteration` plus the clients waiting for it
+(identical questions in flight share one task). The task runs until it yields a query
+to send (-> SendQuery with a fresh token) or returns its outcome (-> an Answer per
+client). A reply is accepted only from the queried address and port, with the query's
+ID and question (RFC 5452 §9.1; case-exact with 0x20); anything else is ignored and the
+task keeps waiting for its timeout. A malformed reply counts as a failed server.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from typing import Callable
 
-from dns_suite.resolver.actions import Action
+from dns_suite.resolver.actions import Action, Answer, SendQuery
+from dns_suite.resolver.cache import Cache
+from dns_suite.resolver.resolution import Ask, Budget, Iteration, Outcome
+from dns_suite.resolver.servers import ServerTable
 from dns_suite.resolver.settings import Hints, Settings
+from dns_suite.wire.edns import Edns, ede_option
+from dns_suite.wire.errors import WireError
+from dns_suite.wire.message import Message, Question, decode, encode
+from dns_suite.wire.types import Flag
+
+log = logging.getLogger("dns_suite.resolver")
+
+NOERROR, FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS = 0, 1, 2, 4, 5, 16
+_NO_ANSWER_QUESTION_OK = (FORMERR, SERVFAIL, NOTIMP, REFUSED)
+_META_TYPES = (251, 252, 250, 249)  # IXFR, AXFR, TSIG, TKEY: not for a resolver
+EDE_OTHER = 0
+
+
+@dataclass(slots=True)
+class _Client:
+    handle: object
+    query: Message
+    tcp: bool
+
+
+@dataclass(slots=True)
+class _Task:
+    key: tuple
+    gen: object
+    ctx: Budget
+    question: Question
+    clients: list[_Client] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Pending:
+    task: _Task
+    ask: Ask
+    sent: float
 
 
 class Resolver:
-    """All resolutions in flight, sharing one cache and one server-statistics table."""
+    """All resolutions in flight, sharing one cache and one server-statistics table.
+
+    Args:
+        settings: the knobs.
+        hints: root hints.
+        randbits: ``randbits(k) -> int`` of k random bits (``secrets.randbits``).
+    """
 
     def __init__(self, settings: Settings, hints: Hints, *, randbits: Callable[[int], int]) -> None:
-        raise NotImplementedError
+        self.settings = settings
+        self.cache = Cache(max_bytes=settings.cache_bytes, min_ttl=settings.min_ttl, max_ttl=settings.max_ttl,
+                           max_negative_ttl=settings.max_negative_ttl,
+                           stale_max=settings.stale_max if settings.serve_stale else 0)
+        self.servers = ServerTable(timeout=settings.timeout, max_timeout=settings.max_timeout,
+                                   lame_ttl=settings.lame_ttl, randbits=randbits)
+        self.iteration = Iteration(settings, hints, self.cache, self.servers, randbits)
+        self.tasks: dict[tuple, _Task] = {}
+        self.pending: dict[int, _Pending] = {}
+        self._next_token = 1
 
+    # --- client side ------------------------------------------------------------
     def submit(self, query: bytes, client: object, now: float, *, tcp: bool = False) -> list[Action]:
-        """A client's query (octets as received). Returns actions (often just the Answer)."""
-        raise NotImplementedError
+        """A client's query (octets as received). Returns actions (often just the Answer).
 
+        Malformed queries get FORMERR (nothing when not even a header can be read);
+        other opcodes NOTIMP; zone transfers and meta types REFUSED; EDNS version > 0 BADVERS.
+        """
+        try:
+            msg = decode(query)
+        except WireError:
+            return [Answer(client=client, wire=_header_reply(query, FORMERR))] if len(query) >= 12 else []
+        if msg.flags & Flag.QR:
+            return []
+        refusal = _refusal(msg)
+        if refusal is not None:
+            return [Answer(client=client, wire=_render(msg, Outcome(rcode=refusal), tcp))]
+        q = msg.question[0]
+        do = bool(msg.edns and msg.edns.do)
+        cd = bool(msg.flags & Flag.CD)
+        key = (q.qname.key, q.qtype, do, cd)
+        entry = _Client(handle=client, query=msg, tcp=tcp)
+        task = self.tasks.get(key)
+        if task is not None:
+            task.clients.append(entry)
+            return []
+        ctx = Budget(now=now, do=do, cd=cd)
+        task = _Task(key=key, gen=self.iteration.answer(ctx, q.qname, q.qtype), ctx=ctx,
+                     question=q, clients=[entry])
+        self.tasks[key] = task
+        return self._advance(task, None, now)
+
+    # --- upstream side ----------------------------------------------------------
     def on_response(self, token: int, reply: bytes, now: float, *, source: tuple[str, int] | None = None,
                     tcp: bool = False) -> list[Action]:
-        """An upstream reply for ``token`` (unknown or stale tokens are ignored)."""
-        raise NotImplementedError
+        """An upstream reply for ``token`` (unknown or stale tokens, and mismatches, are ignored)."""
+        pending = self.pending.get(token)
+        if pending is None:
+            return []
+        ask = pending.ask
+        if source is not None and (source[0], source[1]) != (ask.address, ask.port):
+            return []
+        try:
+            msg = decode(reply)
+        except WireError:
+            return self._fail_pending(token, now, timed_out=False)
+        if not _matches(msg, ask, self.settings.use_0x20):
+            return self._fail_pending(token, now, timed_out=False) if tcp else []
+        del self.pending[token]
+        self.servers.answered(ask.address, now - pending.sent)
+        return self._advance(pending.task, msg, now)
 
     def on_timeout(self, token: int, now: float) -> list[Action]:
         """No reply for ``token`` within its timeout, or the connection failed."""
-        raise NotImplementedError
+        return self._fail_pending(token, now, timed_out=True)
+
+    def _fail_pending(self, token: int, now: float, *, timed_out: bool) -> list[Action]:
+        pending = self.pending.pop(token, None)
+        if pending is None:
+            return []
+        if timed_out:
+            self.servers.timed_out(pending.ask.address)
+        return self._advance(pending.task, None, now)
+
+    # --- running tasks ----------------------------------------------------------
+    def _advance(self, task: _Task, value: Message | None, now: float) -> list[Action]:
+        task.ctx.now = now
+        try:
+            ask = task.gen.send(value)
+        except StopIteration as stop:
+            return self._finish(task, stop.value, now)
+        except Exception:  # noqa: BLE001 - our bug: log it, SERVFAIL, keep serving (DESIGN convention 4)
+            log.exception("resolution of %s failed", task.question.qname)
+            return self._finish(task, Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "internal error")), now)
+        token = self._next_token
+        self._next_token += 1
+        self.pending[token] = _Pending(task=task, ask=ask, sent=now)
+        return [SendQuery(token=token, address=ask.address, port=ask.port, tcp=ask.tcp, wire=ask.wire,
+                          timeout=ask.timeout)]
+
+    def _finish(self, task: _Task, outcome: Outcome, now: float) -> list[Action]:
+        self.tasks.pop(task.key, None)
+        if outcome.rcode == SERVFAIL and not outcome.cached:
+            self.cache.put_servfail(task.question.qname.key, task.question.qtype, self.settings.servfail_ttl, now)
+        return [Answer(client=c.handle, wire=_render(c.query, outcome, c.tcp)) for c in task.clients]
+
+
+def _refusal(msg: Message) -> int | None:
+    if msg.opcode != 0:
+        return NOTIMP
+    if len(msg.question) != 1:
+        return FORMERR
+    if msg.edns is not None and msg.edns.version > 0:
+        return BADVERS
+    q = msg.question[0]
+    if q.qclass != 1 or q.qtype in _META_TYPES:
+        return REFUSED
+    return None
+
+
+def _matches(msg: Message, ask: Ask, case_exact: bool) -> bool:
+    """RFC 5452 §9.1: the reply's ID and question are the query's."""
+    if msg.id != ask.qid or not msg.flags & Flag.QR:
+        return False
+    if not msg.question:
+        return msg.rcode in _NO_ANSWER_QUESTION_OK
+    q, sent = msg.question[0], ask.question
+    same_name = q.qname.wire == sent.qname.wire if case_exact else q.qname.key == sent.qname.key
+    return len(msg.question) == 1 and same_name and q.qtype == sent.qtype and q.qclass == sent.qclass
+
+
+def _render(query: Message, outcome: Outcome, tcp: bool) -> bytes:
+    """The client's reply: its ID, question, RD and CD; RA set; EDNS when it used EDNS."""
+    flags = Flag.QR | Flag.RA | (query.flags & (Flag.RD | Flag.CD))
+    edns = None
+    if query.edns is not None:
+        options = (ede_option(*outcome.ede),) if outcome.ede is not None else ()
+        edns = Edns(payload=1232, do=query.edns.do, options=options)
+    rcode = outcome.rcode
+    if rcode > 15 and edns is None:
+        edns = Edns(payload=1232)
+    msg = Message(id=query.id, flags=flags, rcode=rcode, question=query.question[:1],
+                  answer=tuple(outcome.answer), authority=tuple(outcome.authority), edns=edns)
+    if tcp:
+        size = 65535
+    elif query.edns is None:
+        size = 512
+    else:
+        size = max(512, min(query.edns.payload, 1232))
+    return encode(msg, size)
+
+
+def _header_reply(query: bytes, rcode: int) -> bytes:
+    """A bare reply (header only) to a query that could not be decoded."""
+    flags = ((query[2] & 0x79) | 0x80) << 8 | 0x80 | rcode  # QR, opcode and RD kept, RA, rcode
+    return query[:2] + flags.to_bytes(2, "big") + b"\0" * 8

@@ -107,6 +107,9 @@ def _check_glue(okey, nodes, cuts, report) -> None:
                     report("error", key, NS, f"NS target {target} of {r.owner} is a CNAME "
                            "(RFC 2181 §10.3)")
                     continue
-                what = "glue" if _below_cut(tkey, okey, cuts) else "address records"
+                below = _below_cut(tkey, okey, cuts)
+                if below and not target.is_subdomain(Name(key, key)):
+                    continue  # glue of a sibling delegation: optional (RFC 9471 §2)
+                what = "glue" if below else "address records"
                 report("error", key, NS, f"NS target {target} of {r.owner} has no {what} "
                        "(A or AAAA)")

@@ -1,0 +1,422 @@
+"""One resolution, written as a generator (pure; RFC 1034 §5.3.3, RFC 9156, RFC 8109).
+
+How it works: :meth:`Iteration.answer` is a generator. It yields an :class:`Ask` (send
+this query to this server) and is resumed with the reply (a decoded Message) or with
+None (timeout, network error, malformed or mismatched reply); it returns an
+:class:`Outcome`. The driver (iterator.py) turns each Ask into a SendQuery and feeds
+replies back, so the logic reads top to bottom while staying free of I/O:
+
+* ``answer(name, qtype)``: the cache first, else ``iterate``; CNAME/DNAME links are
+  followed, each name once (a loop -> SERVFAIL), at most ``max_cname`` links.
+* ``iterate``: from the deepest cached zone cut with usable addresses (or the root,
+  primed from the hints), ask servers in RTT order; a referral moves down (NS and glue
+  cached, glue only from the delegating zone's bailiwick); with QNAME minimisation the
+  qname grows one label per step (an NXDOMAIN for a shortened name falls back to the
+  full name); a lame, failing or silent server is skipped; TC -> the same server over
+  TCP; FORMERR to EDNS -> the same server without EDNS.
+* ``glueless``: NS names without addresses are resolved as sub-resolutions sharing the
+  client query's budget (``max_queries``, ``max_glueless``): the NXNS limits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Callable, Generator
+
+from dns_suite.resolver import cache as C
+from dns_suite.resolver.cache import Cache, Hit
+from dns_suite.resolver.scrub import (ANSWER, CNAME_KIND, LAME, NODATA, NXDOMAIN, REFERRAL, THROWAWAY,
+                                      Classified, addresses_of, classify, dname_substitute, target)
+from dns_suite.resolver.servers import ServerTable, is_private
+from dns_suite.resolver.settings import Hints, ServerSet, Settings
+from dns_suite.wire.edns import Edns
+from dns_suite.wire.errors import WireError
+from dns_suite.wire.message import RR, Message, Question, encode
+from dns_suite.wire.name import ROOT, Name
+from dns_suite.wire.types import Flag
+
+A, NS, CNAME, AAAA, DS = 1, 2, 5, 28, 43
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN_RCODE = 0, 1, 2, 3
+EDE_OTHER, EDE_NO_REACHABLE = 0, 22
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ask:
+    """A query to send (yielded by the generators).
+
+    Attributes:
+        address, port: the server.
+        tcp: over TCP.
+        wire: the query octets.
+        qid: its ID.
+        question: the question as sent (case matters with 0x20).
+        timeout: seconds to wait.
+    """
+
+    address: str
+    port: int
+    tcp: bool
+    wire: bytes
+    qid: int
+    question: Question
+    timeout: float
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The result of a resolution.
+
+    Attributes:
+        rcode: NOERROR, NXDOMAIN or SERVFAIL.
+        answer: the answer section (TTLs as remaining).
+        authority: the SOA of a negative answer.
+        ede: an extended DNS error (RFC 8914) as (info code, text), or None.
+        cached: True when nothing was asked upstream.
+    """
+
+    rcode: int
+    answer: list[RR] = field(default_factory=list)
+    authority: list[RR] = field(default_factory=list)
+    ede: tuple[int, str] | None = None
+    cached: bool = True
+
+
+@dataclass(slots=True)
+class Budget:
+    """Limits shared by a client query and its sub-resolutions (NXNS: RFC 9156 §2.3, CVE-2020-12662).
+
+    Attributes:
+        now: the current time, monotonic seconds (the driver updates it).
+        do, cd: the client's DO and CD bits, passed upstream.
+        queries, glueless: spent so far.
+        pending: (name key, qtype) under resolution: asking for one again is a cycle.
+        error: the reason of a failure, for the EDE.
+    """
+
+    now: float
+    do: bool = False
+    cd: bool = False
+    queries: int = 0
+    glueless: int = 0
+    pending: set[tuple[bytes, int]] = field(default_factory=set)
+    error: tuple[int, str] | None = None
+
+
+Gen = Generator[Ask, "Message | None", object]
+
+
+def _fail(ctx: Budget, code: int, text: str) -> Hit:
+    if ctx.error is None:
+        ctx.error = (code, text)
+    return Hit(kind=C.SERVFAIL)
+
+
+class Iteration:
+    """The shared state resolutions work on: cache, server table, settings, hints, randomness."""
+
+    def __init__(self, settings: Settings, hints: Hints, cache: Cache, servers: ServerTable,
+                 randbits: Callable[[int], int]) -> None:
+        self.settings, self.hints, self.cache, self.servers = settings, hints, cache, servers
+        self.randbits = randbits
+
+    # --- the client's question ------------------------------------------------
+    def answer(self, ctx: Budget, qname: Name, qtype: int) -> Generator[Ask, "Message | None", Outcome]:
+        """Resolve (qname, qtype), following CNAME/DNAME links. Returns an :class:`Outcome`."""
+        chain: list[RR] = []
+        name, seen, cached = qname, set(), True
+        for _ in range(self.settings.max_cname + 1):
+            if name.key in seen:
+                return Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "CNAME loop"), cached=cached)
+            seen.add(name.key)
+            hit = self._cached(name, qtype, ctx.now)
+            if hit is None:
+                cached = False
+                hit = yield from self.iterate(ctx, name, qtype)
+            if hit.kind == C.SERVFAIL:
+                return Outcome(rcode=SERVFAIL, ede=ctx.error, cached=cached)
+            if hit.kind != C.POSITIVE:
+                rcode = NXDOMAIN_RCODE if hit.kind == C.NXDOMAIN else NOERROR
+                return Outcome(rcode=rcode, answer=chain, authority=list(hit.soa), cached=cached)
+            chain.extend(hit.rrs)
+            if not hit.link:
+                return Outcome(rcode=NOERROR, answer=chain, cached=cached)
+            name = target(hit.rrs[-1])
+        return Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "CNAME chain too long"), cached=cached)
+
+    def _cached(self, name: Name, qtype: int, now: float) -> Hit | None:
+        hit = self.cache.lookup(name.key, qtype, now)
+        if hit is not None or not self.cache.dnames:
+            return hit
+        dname = self.cache.dname_above(name.key, now)
+        if dname is None:
+            return None
+        new = dname_substitute(name, dname.rrs[0])
+        if new is None:
+            return None
+        left = max(0, int(dname.expires - now))
+        rrs = tuple(RR(owner=r.owner, rrtype=r.rrtype, rrclass=1, ttl=left, rdata=r.rdata) for r in dname.rrs)
+        synth = RR(owner=name, rrtype=CNAME, rrclass=1, ttl=left, rdata=new.wire)
+        return Hit(kind=C.POSITIVE, rrs=rrs + (synth,), link=True, left=left)
+
+    # --- iteration --------------------------------------------------------------
+    def iterate(self, ctx: Budget, name: Name, qtype: int) -> Generator[Ask, "Message | None", Hit]:
+        """Ask servers until (name, qtype) has an answer; the answer is cached and returned."""
+        forward = self._forward(name)
+        if forward is not None:
+            return (yield from self._ask_forward(ctx, forward, name, qtype))
+        zone, servers = yield from self._delegation(ctx, name, qtype)
+        minimise = self.settings.qname_minimisation
+        labels = zone.label_count() + 1
+        tried: set[str] = set()
+        referrals = 0
+        while True:
+            qn, qt = self._minimised(name, qtype, labels) if minimise else (name, qtype)
+            addresses = self.servers.order(zone.key, [a for a in servers if a not in tried], ctx.now)
+            if not addresses:
+                return _fail(ctx, EDE_NO_REACHABLE, f"no server of {zone} answered")
+            if ctx.queries >= self.settings.max_queries:
+                return _fail(ctx, EDE_OTHER, "upstream query limit reached")
+            reply = yield from self.ask(ctx, addresses[0], self.hints.port, qn, qt)
+            found = self._classify(reply, zone, qn, qt)
+            if found.kind in (LAME, THROWAWAY):
+                self.servers.mark_lame(zone.key, addresses[0], ctx.now)
+                tried.add(addresses[0])
+            elif found.kind == REFERRAL:
+                referrals += 1
+                if referrals > self.settings.max_referrals:
+                    return _fail(ctx, EDE_OTHER, "referral limit reached")
+                self._store_referral(found, ctx.now)
+                zone, servers = found.cut, (yield from self._servers_for(ctx, found.cut, found.ns))
+                labels, tried = zone.label_count() + 1, set()
+            elif qn.key != name.key or qt != qtype:
+                if found.kind == NXDOMAIN and qn.key != name.key:
+                    minimise = False  # RFC 9156 §2.3: an NXDOMAIN for an ENT; ask the full name
+                else:
+                    self._store_answer(found, qn, qt, ctx.now)
+                    labels += 1
+            else:
+                return self._store_answer(found, name, qtype, ctx.now)
+
+    def _minimised(self, name: Name, qtype: int, labels: int) -> tuple[Name, int]:
+        count = name.label_count()
+        if labels >= count:
+            return name, qtype
+        wire = name.wire
+        for _ in range(count - labels):
+            wire = wire[wire[0] + 1:]
+        key = name.key[len(name.key) - len(wire):]
+        return Name(wire, key), A
+
+    def _classify(self, reply: Message | None, zone: Name, qname: Name, qtype: int) -> Classified:
+        if reply is None:
+            return Classified(kind=THROWAWAY)
+        try:
+            return classify(reply, zone, qname, qtype)
+        except WireError:
+            return Classified(kind=THROWAWAY)
+
+    # --- storing ----------------------------------------------------------------
+    def _store_referral(self, found: Classified, now: float) -> None:
+        self.cache.put(found.ns, C.AUTHORITY, now)
+        for rrset in found.addresses:
+            self.cache.put(rrset, C.ADDITIONAL, now)
+
+    def _store_answer(self, found: Classified, name: Name, qtype: int, now: float) -> Hit:
+        """Cache an answer and return the hit for (name, qtype)."""
+        rank = C.ANSWER_AA if found.aa else C.ANSWER
+        for rrset in found.chain:
+            if rrset[-1].rrtype == CNAME and rrset[0].rrtype == 39:  # DNAME + synthesized CNAME
+                self.cache.put(rrset[:-1], rank, now)
+                self.cache.put(rrset, rank, now, key=(rrset[-1].owner.key, CNAME))
+                continue
+            self.cache.put(rrset, rank, now)
+        if found.ns:
+            self.cache.put(found.ns, C.AUTHORITY_AA, now)
+            for rrset in found.addresses:
+                self.cache.put(rrset, C.ADDITIONAL, now)
+        if found.kind in (NXDOMAIN, NODATA):
+            kind = C.NXDOMAIN if found.kind == NXDOMAIN else C.NODATA
+            self.cache.put_negative(found.end.key, qtype, kind, found.soa, now)
+        hit = self._cached(name, qtype, now)
+        if hit is not None:
+            return hit
+        return self._uncached_hit(found, qtype)
+
+    def _uncached_hit(self, found: Classified, qtype: int) -> Hit:
+        """A hit built from the reply itself (TTL 0, or negative without SOA)."""
+        rrs = tuple(rr for rrset in found.chain for rr in rrset)
+        if found.kind == NXDOMAIN and not found.chain:
+            return Hit(kind=C.NXDOMAIN, soa=found.soa)
+        if found.kind in (NODATA, NXDOMAIN) and not found.chain:
+            return Hit(kind=C.NODATA, soa=found.soa)
+        if not rrs:
+            return Hit(kind=C.SERVFAIL)
+        link = found.kind != ANSWER or rrs[-1].rrtype == CNAME and qtype != CNAME
+        return Hit(kind=C.POSITIVE, rrs=rrs[:1] if link and rrs[0].rrtype == CNAME else rrs, link=link)
+
+    # --- where to ask -----------------------------------------------------------
+    def _forward(self, name: Name) -> ServerSet | None:
+        best = None
+        for fwd in self.settings.forwards:
+            if name.is_subdomain(fwd.zone) and (best is None or len(fwd.zone.key) > len(best.zone.key)):
+                best = fwd
+        return best
+
+    def _delegation(self, ctx: Budget, name: Name, qtype: int
+                    ) -> Generator[Ask, "Message | None", tuple[Name, list[str]]]:
+        """The deepest cached zone cut above ``name`` with usable addresses, else the root."""
+        start = name.parent() if qtype == DS and name.key != b"\0" else name
+        cut = start
+        while cut.key != b"\0":
+            ns = self.cache.rrset(cut.key, NS, ctx.now)
+            if ns is not None:
+                servers = yield from self._servers_for(ctx, cut, ns.rrs)
+                if servers:
+                    return cut, servers
+            cut = cut.parent()
+        return ROOT, (yield from self._root(ctx))
+
+    def _root(self, ctx: Budget) -> Generator[Ask, "Message | None", list[str]]:
+        """Root server addresses: from the cache, else by priming (RFC 8109) from the hints."""
+        ns = self.cache.rrset(b"\0", NS, ctx.now)
+        if ns is not None:
+            known = self._known(ns.rrs, ctx.now)
+            if known:
+                return known
+        hinted = self._usable([a for _, addrs in self.hints.servers for a in addrs])
+        for address in self.servers.order(b"\0", hinted, ctx.now)[:3]:
+            reply = yield from self.ask(ctx, address, self.hints.port, ROOT, NS)
+            found = self._classify(reply, ROOT, ROOT, NS)
+            if found.kind == ANSWER and found.chain and found.chain[-1][0].rrtype == NS:
+                self.cache.put(found.chain[-1], C.ANSWER_AA, ctx.now)
+                for rrset in addresses_of(reply, found.chain[-1], ROOT):
+                    self.cache.put(rrset, C.ADDITIONAL, ctx.now)
+                known = self._known(found.chain[-1], ctx.now)
+                if known:
+                    return known
+        return hinted
+
+    def _servers_for(self, ctx: Budget, zone: Name, ns: tuple[RR, ...]
+                     ) -> Generator[Ask, "Message | None", list[str]]:
+        known = self._known(ns, ctx.now)
+        if known:
+            return known
+        return (yield from self._glueless(ctx, zone, ns))
+
+    def _known(self, ns: tuple[RR, ...], now: float) -> list[str]:
+        """Cached addresses of the NS names, filtered by family and privacy settings."""
+        found = []
+        for rr in ns:
+            try:
+                key = target(rr).key
+            except WireError:
+                continue
+            for rrtype in (A, AAAA):
+                entry = self.cache.rrset(key, rrtype, now)
+                if entry is not None:
+                    found.extend(_address_text(r) for r in entry.rrs if r.rrtype == rrtype)
+        return self._usable(found)
+
+    def _usable(self, addresses: list[str]) -> list[str]:
+        s = self.settings
+        out = []
+        for a in addresses:
+            if (":" in a and not s.do_ip6) or (":" not in a and not s.do_ip4):
+                continue
+            if not s.query_private and is_private(a):
+                continue
+            if a not in out:
+                out.append(a)
+        return out
+
+    def _glueless(self, ctx: Budget, zone: Name, ns: tuple[RR, ...]
+                  ) -> Generator[Ask, "Message | None", list[str]]:
+        """Resolve NS names' addresses (not below ``zone``: those need glue)."""
+        for rr in ns:
+            try:
+                host = target(rr)
+            except WireError:
+                continue
+            if host.is_subdomain(zone):
+                continue
+            for rrtype in ((A, AAAA) if self.settings.do_ip6 else (A,)):
+                if (host.key, rrtype) in ctx.pending or ctx.glueless >= self.settings.max_glueless:
+                    continue
+                ctx.glueless += 1
+                ctx.pending.add((host.key, rrtype))
+                try:
+                    outcome = yield from self.answer(ctx, host, rrtype)
+                finally:
+                    ctx.pending.discard((host.key, rrtype))
+                found = self._usable([_address_text(r) for r in outcome.answer if r.rrtype == rrtype])
+                if found:
+                    return found
+        return []
+
+    # --- asking -----------------------------------------------------------------
+    def ask(self, ctx: Budget, address: str, port: int, qname: Name, qtype: int, *, rd: bool = False
+            ) -> Generator[Ask, "Message | None", Message | None]:
+        """One question to one server: UDP, then TCP on TC, then without EDNS on FORMERR."""
+        server = self.servers.get(address)
+        tcp = False
+        for _ in range(3):
+            edns = None if server.no_edns else Edns(payload=self.settings.edns_payload, do=ctx.do)
+            ctx.queries += 1
+            reply = yield self._make_ask(ctx, address, port, qname, qtype, rd=rd, tcp=tcp, edns=edns)
+            if reply is None:
+                return None
+            if reply.flags & Flag.TC:
+                if tcp:
+                    return None
+                tcp = True
+                continue
+            if reply.rcode == FORMERR and edns is not None:
+                server.no_edns = True
+                continue
+            return reply
+        return None
+
+    def _make_ask(self, ctx: Budget, address: str, port: int, qname: Name, qtype: int, *, rd: bool,
+                  tcp: bool, edns: Edns | None) -> Ask:
+        if self.settings.use_0x20:
+            qname = _randomise_case(qname, self.randbits)
+        question = Question(qname=qname, qtype=qtype)
+        qid = self.randbits(16)
+        flags = (Flag.RD if rd else 0) | (Flag.CD if ctx.cd else 0)
+        wire = encode(Message(id=qid, flags=flags, question=(question,), edns=edns))
+        return Ask(address=address, port=port, tcp=tcp, wire=wire, qid=qid, question=question,
+                   timeout=self.servers.timeout_for(address))
+
+    def _ask_forward(self, ctx: Budget, fwd: ServerSet, name: Name, qtype: int
+                     ) -> Generator[Ask, "Message | None", Hit]:
+        """A forward zone (RD=1 to resolvers) or a stub zone (RD=0 to its servers)."""
+        ports = dict(fwd.servers)
+        tried: set[str] = set()
+        while ctx.queries < self.settings.max_queries:
+            addresses = self.servers.order(fwd.zone.key, [a for a in ports if a not in tried], ctx.now)
+            if not addresses:
+                break
+            reply = yield from self.ask(ctx, addresses[0], ports[addresses[0]], name, qtype, rd=fwd.recursive)
+            found = self._classify(reply, fwd.zone, name, qtype)
+            if found.kind in (ANSWER, NODATA, NXDOMAIN, CNAME_KIND):
+                return self._store_answer(found, name, qtype, ctx.now)
+            tried.add(addresses[0])
+        return _fail(ctx, EDE_NO_REACHABLE, f"no server of {fwd.zone} answered")
+
+
+def _address_text(rr: RR) -> str:
+    return str(ipaddress.ip_address(rr.rdata))
+
+
+def _randomise_case(name: Name, randbits: Callable[[int], int]) -> Name:
+    """0x20 (draft-vixie-dnsext-dns0x20): flip the case of letters at random."""
+    out = bytearray(name.wire)
+    pos = 0
+    while out[pos]:
+        length = out[pos]
+        for i in range(pos + 1, pos + 1 + length):
+            if 97 <= (out[i] | 0x20) <= 122 and randbits(1):
+                out[i] ^= 0x20
+        pos += length + 1
+    return Name(bytes(out), name.key)
