@@ -2,22 +2,23 @@
 
 The mix (by record): 60 % A, 15 % AAAA, 10 % TXT, 5 % MX, 5 % CNAME, and
 delegations (NS + glue) for the rest; owners are distinct names one or two
-labels below the origin. Deterministic (seeded).
+labels below the origin. Deterministic (seeded). Tests import :func:`write_zone`
+(``tests/integration/test_transfer_large.py``).
 """
 
 import random
 import sys
+from typing import TextIO
 
 
-def main() -> None:
-    count = int(sys.argv[1])
-    origin = sys.argv[2] if len(sys.argv) > 2 else "bench.test."
-    rnd = random.Random(1)
-    out = sys.stdout
+def write_zone(out: TextIO, count: int, origin: str = "bench.test.", seed: int = 1) -> int:
+    """Write the zone to ``out``: ``count`` records (one more when the last one drawn is a
+    delegation: NS and glue); returns the number written."""
+    rnd = random.Random(seed)
     out.write(f"$ORIGIN {origin}\n$TTL 3600\n")
     out.write("@ IN SOA ns1 hostmaster 2024010101 7200 3600 1209600 300\n")
     out.write("@ IN NS ns1\n@ IN NS ns2\nns1 IN A 192.0.2.1\nns2 IN A 192.0.2.2\n")
-    n = 6
+    n = 5  # records written so far
     i = 0
     while n < count:
         i += 1
@@ -37,6 +38,13 @@ def main() -> None:
             out.write(f"d{i} IN NS ns.d{i}\nns.d{i} IN A 198.51.{i >> 8 & 255}.{i & 255}\n")
             n += 1
         n += 1
+    return n
+
+
+def main() -> None:
+    count = int(sys.argv[1])
+    origin = sys.argv[2] if len(sys.argv) > 2 else "bench.test."
+    write_zone(sys.stdout, count, origin)
 
 
 if __name__ == "__main__":

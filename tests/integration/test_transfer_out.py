@@ -46,9 +46,10 @@ import dns.rrset
 import pytest
 
 from dns_suite.config import ZoneConfig
-from peers import free_port, missing
-from xfrpeers import (DNSPY_ALG, Key, KnotSecondary, NsdSecondary, Primary, PrimaryZone, axfr, nsupdate,
-                      records, rr_stream, run_tool, soa_serial, update, wait_for, wait_serial, xfr_messages)
+from peers import free_port
+from xfrpeers import (DNSPY_ALG, SECONDARIES, Key, Primary, PrimaryZone, axfr, kdig_axfr, need, nsupdate,
+                      records, rr_stream, run_tool, secondary_ixfr_evidence, signature_problems, soa_serial,
+                      update, wait_for, wait_serial, xfr_messages)
 
 pytestmark = pytest.mark.integration
 
@@ -75,12 +76,6 @@ def zone_text(origin: str, serial: int = 1, bulk: int = BULK, extra: str = "") -
 def keys() -> dict[str, Key]:
     return {"upd": Key.new("upd-key."), "hmac-sha256": Key.new("xfr-key."),
             "hmac-sha512": Key.new("xfr-512.", "hmac-sha512"), "other": Key.new("other-key.")}
-
-
-def need(*programs: str) -> None:
-    gone = missing(*programs)
-    if gone:
-        pytest.fail(f"not installed (scripts/test installs it): {', '.join(gone)}")
 
 
 @pytest.fixture
@@ -124,12 +119,6 @@ def tool(program: str, p: Primary, origin: str, qtype: str, key: Key | None = No
     if source is not None:
         argv += ["-b", source]
     return run_tool(argv + [origin, qtype])
-
-
-def signature_problems(program: str, out: subprocess.CompletedProcess) -> list[str]:
-    comments = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith(";")]
-    bad = ["Couldn't verify", "failed", "BADSIG", "BADKEY", "BADTIME", "WARNING", "ERROR", "TSIG", "tsig"]
-    return [line for line in comments if any(b in line for b in bad)]
 
 
 def soa_serials(rrs) -> list[int]:
@@ -319,9 +308,6 @@ def test_tool_refused_without_the_key(primary, keys, program):
 # --------------------------------------------------------------------------- secondaries
 
 
-SECONDARIES = {"nsd": (NsdSecondary, ("nsd", "nsd-control")), "knot": (KnotSecondary, ("knotd", "knotc"))}
-
-
 def start_pair(tmp_path: Path, kind: str, key: Key, upd: Key, zones: list[tuple[str, str, bool]]):
     """A dns-suite primary NOTIFYing (also_notify, signed) a secondary of ``kind`` that transfers
     ``zones`` ((origin, text, dynamic)) with ``key``; both started, the secondary not yet synced."""
@@ -340,43 +326,6 @@ def refresh(sec, origin: str) -> None:
     """Only without NOTIFY out: make the secondary check now (its own control tool)."""
     if not HAS_NOTIFY:
         sec.refresh(origin)
-
-
-def secondary_ixfr_evidence(kind: str, sec, p: Primary, origin: str, serials: list[int], key: Key) -> None:
-    """Every change reached the secondary by IXFR, not AXFR."""
-    for n in serials:
-        assert p.log_lines(f"IXFR zone={origin} serial={n} key={key.name} client=127.0.0.1"), p.log_text()
-    log = sec.log_text()
-    if kind == "knot":
-        done = [line for line in log.splitlines()
-                if f"[{origin}] IXFR, incoming, remote 127.0.0.1@{p.port}" in line and "finished" in line]
-        assert len(done) == len(serials), log
-        assert "fallback to AXFR" not in log and "AXFR-style" not in log, log
-        assert "notify, incoming" in log or not HAS_NOTIFY, log
-    else:
-        for n in serials:
-            assert f"received update to serial {n}" in log and f"TSIG verified with key {key.name}" in log, log
-        assert "Failed to apply IXFR" not in log, log
-        assert f"notify for {origin} from 127.0.0.1" in log or not HAS_NOTIFY, log
-    # what the secondary kept of the IXFRs it received, served back, equals our journal's
-    first = serials[0] - 1
-    ours = rr_stream(xfr_messages(p.addr, origin, "IXFR", key, serial=first))
-    theirs = rr_stream(xfr_messages(sec.addr, origin, "IXFR", key, serial=first))
-    assert [t for t, _ in ours].count("SOA") == 2 * len(serials) + 2
-    assert sorted_diffs(theirs) == sorted_diffs(ours)
-
-
-def sorted_diffs(stream: list[tuple[str, str]]) -> list:
-    """An IXFR stream with the records between each pair of SOAs as a set (order inside a
-    difference sequence is free)."""
-    out, group = [], set()
-    for t, text in stream:
-        if t == "SOA":
-            out += [frozenset(group), text]
-            group = set()
-        else:
-            group.add(text)
-    return out + [frozenset(group)]
 
 
 @pytest.mark.parametrize("kind", ["nsd", "knot"])
@@ -406,7 +355,7 @@ def test_secondary_replication(tmp_path, keys, kind, alg):
             wait_serial(sec.server, DYN, serial, timeout=SYNC_TIMEOUT, others=[p.server])
             print(f"{kind} {alg}: serial {serial} served {time.monotonic() - t1:.2f} s after the UPDATE")
         assert len(p.log_lines(f"AXFR zone={DYN}")) == 2  # the initial one and ours above
-        secondary_ixfr_evidence(kind, sec, p, DYN, [2, 3, 4], key)
+        secondary_ixfr_evidence(kind, sec, p, DYN, [2, 3, 4], key, notified=HAS_NOTIFY)
         ours, theirs = axfr(p.addr, DYN, key), axfr(sec.addr, DYN, key)
         assert theirs == ours
         assert ours == after_three_updates()
@@ -477,19 +426,6 @@ def big_zone_text(origin: str, n: int) -> str:
                   f"{host} MX 10 mail{i % 97}"] if i % 5 else [f"alias{i} CNAME host{i + 1}"]
         i += 1
     return "\n".join(lines[:n + 2]) + "\n"
-
-
-def kdig_axfr(addr: tuple[str, int], origin: str, key: Key) -> tuple[list[str], float]:
-    """``kdig axfr`` with TSIG: the record lines (whitespace normalised, TSIG left out) and the
-    seconds it took."""
-    t = time.monotonic()
-    out = run_tool(["kdig", "-p", str(addr[1]), f"@{addr[0]}", "-y", key.dig_arg(), origin, "AXFR"],
-                   timeout=180)
-    took = time.monotonic() - t
-    assert out.returncode == 0 and not signature_problems("kdig", out), out.stdout[-1000:] + out.stderr
-    lines = [" ".join(line.split()) for line in out.stdout.splitlines()
-             if line.strip() and not line.startswith(";")]
-    return [line for line in lines if line.split()[3] != "TSIG"], took
 
 
 @pytest.mark.slow

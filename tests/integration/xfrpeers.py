@@ -11,12 +11,16 @@ targets are the secondaries' loopback ports.
 
 Also here: TSIG keys in every format the peers want (:class:`Key`), AXFR/IXFR and UPDATE clients
 built on dnspython (:func:`axfr`, :func:`ixfr`, :func:`update`), the record set compared between
-servers (:func:`records`), bounded polling (:func:`wait_for`), and ``dig``/``kdig`` runners.
+servers (:func:`records`), bounded polling (:func:`wait_for`), and ``dig``/``kdig`` runners;
+checks the transfer tests share: ``kdig axfr`` with TSIG (:func:`kdig_axfr`) and a cheap comparison
+of large zones (:func:`canonical_axfr`, :func:`digest`), and the proof that a change reached a
+secondary by IXFR (:func:`secondary_ixfr_evidence`).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 import shutil
 import socket
@@ -40,8 +44,9 @@ import dns.tsig
 import dns.update
 import dns.xfr
 import dns.zone
+import pytest
 
-from peers import HOST, NSD, KNOTD, DNS_SUITE, PeerError, Server, free_port, udp_exchange
+from peers import HOST, NSD, KNOTD, DNS_SUITE, PeerError, Server, free_port, missing, udp_exchange
 
 KNOTC = shutil.which("knotc") or "/usr/sbin/knotc"
 NSD_CONTROL = shutil.which("nsd-control") or "/usr/sbin/nsd-control"
@@ -500,6 +505,103 @@ class KnotSecondary:
             self.server.stop()
 
 
-__all__ = ["Key", "KnotSecondary", "NsdSecondary", "Primary", "PrimaryZone", "Record", "axfr",
-           "nsupdate", "records", "records_of_zone", "rr_stream", "run_tool", "soa_serial", "spawn",
-           "update", "wait_for", "wait_serial", "xfr_messages"]
+# --------------------------------------------------------------------------- checks shared by the tests
+
+
+SECONDARIES = {"nsd": (NsdSecondary, ("nsd", "nsd-control")), "knot": (KnotSecondary, ("knotd", "knotc"))}
+
+
+def need(*programs: str) -> None:
+    """Fail the test when a program is missing (scripts/test installs them all)."""
+    gone = missing(*programs)
+    if gone:
+        pytest.fail(f"not installed (scripts/test installs it): {', '.join(gone)}")
+
+
+def signature_problems(program: str, out: subprocess.CompletedProcess) -> list[str]:
+    """The comment lines of a dig/kdig run that report a TSIG problem."""
+    comments = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith(";")]
+    bad = ["Couldn't verify", "failed", "BADSIG", "BADKEY", "BADTIME", "WARNING", "ERROR", "TSIG", "tsig"]
+    return [line for line in comments if any(b in line for b in bad)]
+
+
+def kdig_axfr(addr: tuple[str, int], origin: str, key: Key, timeout: float = 180.0) -> tuple[list[str], float]:
+    """``kdig axfr`` with TSIG: the record lines (whitespace normalised, TSIG left out) and the
+    seconds it took."""
+    t = time.monotonic()
+    out = run_tool(["kdig", "-p", str(addr[1]), f"@{addr[0]}", "-y", key.dig_arg(), origin, "AXFR"],
+                   timeout=timeout)
+    took = time.monotonic() - t
+    assert out.returncode == 0 and not signature_problems("kdig", out), out.stdout[-1000:] + out.stderr
+    lines = [" ".join(line.split()) for line in out.stdout.splitlines()
+             if line.strip() and not line.startswith(";")]
+    return [line for line in lines if line.split()[3] != "TSIG"], took
+
+
+def canonical_axfr(lines: list[str]) -> list[str]:
+    """The record lines of an AXFR (as :func:`kdig_axfr` returns them) as one sorted list, owners
+    lowercased and the closing SOA left out; asserts the SOA opens and closes the transfer and no
+    record comes twice."""
+    assert len(lines) >= 2 and lines[0] == lines[-1] and lines[0].split()[3] == "SOA", lines[:3] + lines[-3:]
+    out = []
+    for line in lines[:-1]:
+        owner, rest = line.split(" ", 1)
+        out.append(f"{owner.lower()} {rest}")
+    out.sort()
+    dups = [a for a, b in zip(out, out[1:]) if a == b]
+    assert not dups, dups[:10]
+    return out
+
+
+def digest(lines: list[str]) -> str:
+    """SHA-256 of ``lines`` joined by newlines (hex)."""
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def secondary_ixfr_evidence(kind: str, sec, p: Primary, origin: str, serials: list[int], key: Key, *,
+                            notified: bool = True) -> None:
+    """Every change (``serials``, in order) reached the secondary by IXFR, not AXFR (after a
+    NOTIFY when ``notified``): our log, the secondary's log, and the IXFR history it serves back."""
+    for n in serials:
+        assert p.log_lines(f"IXFR zone={origin} serial={n} key={key.name} client=127.0.0.1"), p.log_text()
+    log = sec.log_text()
+    if kind == "knot":
+        done = [line for line in log.splitlines()
+                if f"[{origin}] IXFR, incoming, remote 127.0.0.1@{p.port}" in line and "finished" in line]
+        assert len(done) == len(serials), log
+        assert "fallback to AXFR" not in log and "AXFR-style" not in log, log
+        assert "notify, incoming" in log or not notified, log
+    else:
+        for n in serials:
+            assert f"received update to serial {n}" in log and f"TSIG verified with key {key.name}" in log, log
+        assert "Failed to apply IXFR" not in log, log
+        assert f"notify for {origin} from 127.0.0.1" in log or not notified, log
+    # what the secondary kept of the IXFRs it received, served back, equals our journal's
+    first = serials[0] - 1
+    ours = rr_stream(xfr_messages(p.addr, origin, "IXFR", key, serial=first))
+    theirs = rr_stream(xfr_messages(sec.addr, origin, "IXFR", key, serial=first))
+    assert [t for t, _ in ours].count("SOA") == 2 * len(serials) + 2
+    assert sorted_diffs(theirs) == sorted_diffs(ours)
+
+
+def sorted_diffs(stream: list[tuple[str, str]]) -> list:
+    """An IXFR stream with the records between each pair of SOAs as a set (order inside a
+    difference sequence is free)."""
+    out, group = [], set()
+    for t, text in stream:
+        if t == "SOA":
+            out += [frozenset(group), text]
+            group = set()
+        else:
+            group.add(text)
+    return out + [frozenset(group)]
+
+
+__all__ = ["SECONDARIES", "Key", "KnotSecondary", "NsdSecondary", "Primary", "PrimaryZone", "Record", "axfr",
+           "canonical_axfr", "digest", "kdig_axfr", "need", "nsupdate", "records", "records_of_zone",
+           "rr_stream", "run_tool", "secondary_ixfr_evidence", "signature_problems", "soa_serial",
+           "sorted_diffs", "spawn", "update", "wait_for", "wait_serial", "xfr_messages"]
