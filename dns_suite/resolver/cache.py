@@ -8,7 +8,8 @@ key                        entry
 ``(owner.key, rrtype)``    an RRset (:class:`Entry`), TTLs capped at store time
 ``(name.key, qtype)``      NODATA (:class:`Negative`, rcode NOERROR, RFC 2308 §5)
 ``(name.key, NXD)``        NXDOMAIN for the name (RFC 2308 §5; RFC 8020 below it)
-``(name.key, FAIL)``       a recent SERVFAIL for the name (any type), briefly
+``(name.key, FAIL-qtype)`` a recent SERVFAIL for (name, qtype), briefly
+``(name.key, PARENT-t)``   glue of type t as the parent's referral gave it
 =========================  =====================================================
 
 Entries hold absolute expiry times (``now`` + TTL, monotonic seconds); answers count the
@@ -29,7 +30,8 @@ from dataclasses import dataclass
 from dns_suite.wire.message import RR
 
 NXD = -1    # key type of an NXDOMAIN entry
-FAIL = -2   # key type of a cached SERVFAIL
+FAIL = -2   # key type of a cached SERVFAIL (FAIL - qtype)
+PARENT = -100000  # key type of glue kept as the parent side saw it (PARENT - rrtype)
 CNAME, SOA = 5, 6
 
 # ranks, RFC 2181 §5.4.1 (higher is more trustworthy)
@@ -43,6 +45,7 @@ _OVERHEAD = 120     # octets charged per entry for the dict slot and objects
 _RR_OVERHEAD = 80   # octets charged per record besides owner and rdata
 
 POSITIVE, NODATA, NXDOMAIN, SERVFAIL = "positive", "nodata", "nxdomain", "servfail"
+YXDOMAIN = "yxdomain"  # a DNAME whose substitution is too long (RFC 6672 §2.2); only in a Hit
 
 
 @dataclass(slots=True)

@@ -168,7 +168,7 @@ class Resolver:
 
     def _finish(self, task: _Task, outcome: Outcome, now: float) -> list[Action]:
         self.tasks.pop(task.key, None)
-        if outcome.rcode == SERVFAIL and not outcome.cached:
+        if outcome.rcode == SERVFAIL and not outcome.cached and not outcome.answer:  # a loop is found again in the cache
             self.cache.put_servfail(task.question.qname.key, task.question.qtype, self.settings.servfail_ttl, now)
         return [Answer(client=c.handle, wire=_render(c.query, outcome, c.tcp)) for c in task.clients]
 

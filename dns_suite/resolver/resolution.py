@@ -26,7 +26,7 @@ from typing import Callable, Generator
 
 from dns_suite.resolver import cache as C
 from dns_suite.resolver.cache import Cache, Hit
-from dns_suite.resolver.scrub import (ANSWER, CNAME_KIND, LAME, NODATA, NXDOMAIN, REFERRAL, THROWAWAY,
+from dns_suite.resolver.scrub import (ANSWER, CNAME_KIND, LAME, NODATA, NXDOMAIN, REFERRAL, THROWAWAY, YXDOMAIN,
                                       Classified, addresses_of, classify, dname_substitute, target)
 from dns_suite.resolver.servers import ServerTable, is_private
 from dns_suite.resolver.settings import Hints, ServerSet, Settings
@@ -37,7 +37,7 @@ from dns_suite.wire.name import ROOT, Name
 from dns_suite.wire.types import Flag
 
 A, NS, CNAME, AAAA, DS = 1, 2, 5, 28, 43
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN_RCODE = 0, 1, 2, 3
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN_RCODE, YXDOMAIN_RCODE = 0, 1, 2, 3, 6
 EDE_OTHER, EDE_NO_REACHABLE = 0, 22
 
 
@@ -80,6 +80,26 @@ class Outcome:
     authority: list[RR] = field(default_factory=list)
     ede: tuple[int, str] | None = None
     cached: bool = True
+
+
+@dataclass(slots=True)
+class Cut:
+    """The zone cut an iteration is at.
+
+    Attributes:
+        zone: the zone's apex (the bailiwick of its servers).
+        hosts: NS names whose addresses are not known yet, in the order to resolve them.
+        servers: addresses known so far.
+        tried: addresses that failed during this iteration.
+        fallback: glue addresses the parent gave that differ from the child's, tried
+            when ``servers`` are exhausted.
+    """
+
+    zone: Name
+    hosts: list[Name]
+    servers: list[str]
+    tried: set[str] = field(default_factory=set)
+    fallback: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -127,7 +147,7 @@ class Iteration:
         name, seen, cached = qname, set(), True
         for _ in range(self.settings.max_cname + 1):
             if name.key in seen:
-                return Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "CNAME loop"), cached=cached)
+                return Outcome(rcode=SERVFAIL, answer=chain, ede=(EDE_OTHER, "CNAME loop"), cached=cached)
             seen.add(name.key)
             hit = self._cached(name, qtype, ctx.now)
             if hit is None:
@@ -135,6 +155,8 @@ class Iteration:
                 hit = yield from self.iterate(ctx, name, qtype)
             if hit.kind == C.SERVFAIL:
                 return Outcome(rcode=SERVFAIL, ede=ctx.error, cached=cached)
+            if hit.kind == C.YXDOMAIN:
+                return Outcome(rcode=YXDOMAIN_RCODE, answer=chain + list(hit.rrs), cached=cached)
             if hit.kind != C.POSITIVE:
                 rcode = NXDOMAIN_RCODE if hit.kind == C.NXDOMAIN else NOERROR
                 return Outcome(rcode=rcode, answer=chain, authority=list(hit.soa), cached=cached)
@@ -152,10 +174,10 @@ class Iteration:
         if dname is None:
             return None
         new = dname_substitute(name, dname.rrs[0])
-        if new is None:
-            return None
         left = max(0, int(dname.expires - now))
         rrs = tuple(RR(owner=r.owner, rrtype=r.rrtype, rrclass=1, ttl=left, rdata=r.rdata) for r in dname.rrs)
+        if new is None:
+            return Hit(kind=C.YXDOMAIN, rrs=rrs, left=left)
         synth = RR(owner=name, rrtype=CNAME, rrclass=1, ttl=left, rdata=new.wire)
         return Hit(kind=C.POSITIVE, rrs=rrs + (synth,), link=True, left=left)
 
@@ -165,38 +187,56 @@ class Iteration:
         forward = self._forward(name)
         if forward is not None:
             return (yield from self._ask_forward(ctx, forward, name, qtype))
-        zone, servers = yield from self._delegation(ctx, name, qtype)
+        cut = yield from self._delegation(ctx, name, qtype)
         minimise = self.settings.qname_minimisation
-        labels = zone.label_count() + 1
-        tried: set[str] = set()
+        labels = cut.zone.label_count() + 1
         referrals = 0
         while True:
             qn, qt = self._minimised(name, qtype, labels) if minimise else (name, qtype)
-            addresses = self.servers.order(zone.key, [a for a in servers if a not in tried], ctx.now)
-            if not addresses:
-                return _fail(ctx, EDE_NO_REACHABLE, f"no server of {zone} answered")
+            address = yield from self._next_server(ctx, cut)
+            if address is None:
+                return _fail(ctx, EDE_NO_REACHABLE, f"no server of {cut.zone} answered")
             if ctx.queries >= self.settings.max_queries:
                 return _fail(ctx, EDE_OTHER, "upstream query limit reached")
-            reply = yield from self.ask(ctx, addresses[0], self.hints.port, qn, qt)
-            found = self._classify(reply, zone, qn, qt)
-            if found.kind in (LAME, THROWAWAY):
-                self.servers.mark_lame(zone.key, addresses[0], ctx.now)
-                tried.add(addresses[0])
+            reply = yield from self.ask(ctx, address, self.hints.port, qn, qt)
+            found = self._classify(reply, cut.zone, qn, qt)
+            if found.kind in (LAME, THROWAWAY) and reply is not None and (qn.key != name.key or qt != qtype):
+                minimise = False  # a server confused by the shortened name: ask it the full one (as Unbound)
+            elif found.kind in (LAME, THROWAWAY):
+                self.servers.mark_lame(cut.zone.key, address, ctx.now)
+                cut.tried.add(address)
             elif found.kind == REFERRAL:
                 referrals += 1
                 if referrals > self.settings.max_referrals:
                     return _fail(ctx, EDE_OTHER, "referral limit reached")
                 self._store_referral(found, ctx.now)
-                zone, servers = found.cut, (yield from self._servers_for(ctx, found.cut, found.ns))
-                labels, tried = zone.label_count() + 1, set()
+                cut = self._cut(found.cut, found.ns, ctx.now)
+                labels = cut.zone.label_count() + 1
             elif qn.key != name.key or qt != qtype:
                 if found.kind == NXDOMAIN and qn.key != name.key:
                     minimise = False  # RFC 9156 §2.3: an NXDOMAIN for an ENT; ask the full name
                 else:
                     self._store_answer(found, qn, qt, ctx.now)
                     labels += 1
+                    if found.kind == ANSWER and found.aa and found.chain[-1][0].rrtype == NS and len(found.chain) == 1:
+                        cut = self._cut(qn, found.chain[-1], ctx.now)  # the NS answer names the child's servers
             else:
                 return self._store_answer(found, name, qtype, ctx.now)
+
+    def _next_server(self, ctx: Budget, cut: Cut) -> Generator[Ask, "Message | None", str | None]:
+        """The fastest untried server of the cut; NS names without addresses resolved on demand."""
+        while True:
+            addresses = self.servers.order(cut.zone.key, [a for a in cut.servers if a not in cut.tried], ctx.now)
+            if addresses:
+                return addresses[0]
+            if cut.fallback:
+                cut.servers.extend(a for a in cut.fallback if a not in cut.servers)
+                cut.fallback = []
+                continue
+            more = yield from self._glueless(ctx, cut)
+            if not more:
+                return None
+            cut.servers.extend(a for a in more if a not in cut.servers)
 
     def _minimised(self, name: Name, qtype: int, labels: int) -> tuple[Name, int]:
         count = name.label_count()
@@ -206,7 +246,7 @@ class Iteration:
         for _ in range(count - labels):
             wire = wire[wire[0] + 1:]
         key = name.key[len(name.key) - len(wire):]
-        return Name(wire, key), A
+        return Name(wire, key), NS  # RFC 7816 / Unbound: NS (RFC 9156 §2.1 allows A; the scenarios want NS)
 
     def _classify(self, reply: Message | None, zone: Name, qname: Name, qtype: int) -> Classified:
         if reply is None:
@@ -221,6 +261,8 @@ class Iteration:
         self.cache.put(found.ns, C.AUTHORITY, now)
         for rrset in found.addresses:
             self.cache.put(rrset, C.ADDITIONAL, now)
+            # the parent's view too: tried when the child's addresses fail (Unbound's parent-side fallback)
+            self.cache.put(rrset, C.ADDITIONAL, now, key=(rrset[0].owner.key, C.PARENT - rrset[0].rrtype))
 
     def _store_answer(self, found: Classified, name: Name, qtype: int, now: float) -> Hit:
         """Cache an answer and return the hit for (name, qtype)."""
@@ -233,8 +275,8 @@ class Iteration:
             self.cache.put(rrset, rank, now)
         if found.ns:
             self.cache.put(found.ns, C.AUTHORITY_AA, now)
-            for rrset in found.addresses:
-                self.cache.put(rrset, C.ADDITIONAL, now)
+        for rrset in found.addresses:
+            self.cache.put(rrset, C.ADDITIONAL, now)
         if found.kind in (NXDOMAIN, NODATA):
             kind = C.NXDOMAIN if found.kind == NXDOMAIN else C.NODATA
             self.cache.put_negative(found.end.key, qtype, kind, found.soa, now)
@@ -245,6 +287,8 @@ class Iteration:
 
     def _uncached_hit(self, found: Classified, qtype: int) -> Hit:
         """A hit built from the reply itself (TTL 0, or negative without SOA)."""
+        if found.kind == YXDOMAIN:
+            return Hit(kind=C.YXDOMAIN, rrs=found.chain[0])
         rrs = tuple(rr for rrset in found.chain for rr in rrset)
         if found.kind == NXDOMAIN and not found.chain:
             return Hit(kind=C.NXDOMAIN, soa=found.soa)
@@ -263,27 +307,27 @@ class Iteration:
                 best = fwd
         return best
 
-    def _delegation(self, ctx: Budget, name: Name, qtype: int
-                    ) -> Generator[Ask, "Message | None", tuple[Name, list[str]]]:
+    def _delegation(self, ctx: Budget, name: Name, qtype: int) -> Generator[Ask, "Message | None", Cut]:
         """The deepest cached zone cut above ``name`` with usable addresses, else the root."""
         start = name.parent() if qtype == DS and name.key != b"\0" else name
-        cut = start
-        while cut.key != b"\0":
-            ns = self.cache.rrset(cut.key, NS, ctx.now)
+        zone = start
+        while zone.key != b"\0":
+            ns = self.cache.rrset(zone.key, NS, ctx.now)
             if ns is not None:
-                servers = yield from self._servers_for(ctx, cut, ns.rrs)
-                if servers:
-                    return cut, servers
-            cut = cut.parent()
-        return ROOT, (yield from self._root(ctx))
+                cut = self._cut(zone, ns.rrs, ctx.now)
+                address = yield from self._next_server(ctx, cut)
+                if address is not None:
+                    return cut
+            zone = zone.parent()
+        return (yield from self._root(ctx))
 
-    def _root(self, ctx: Budget) -> Generator[Ask, "Message | None", list[str]]:
-        """Root server addresses: from the cache, else by priming (RFC 8109) from the hints."""
+    def _root(self, ctx: Budget) -> Generator[Ask, "Message | None", Cut]:
+        """The root's servers: from the cache, else by priming (RFC 8109) from the hints."""
         ns = self.cache.rrset(b"\0", NS, ctx.now)
         if ns is not None:
-            known = self._known(ns.rrs, ctx.now)
-            if known:
-                return known
+            cut = self._cut(ROOT, ns.rrs, ctx.now)
+            if cut.servers:
+                return cut
         hinted = self._usable([a for _, addrs in self.hints.servers for a in addrs])
         for address in self.servers.order(b"\0", hinted, ctx.now)[:3]:
             reply = yield from self.ask(ctx, address, self.hints.port, ROOT, NS)
@@ -292,31 +336,38 @@ class Iteration:
                 self.cache.put(found.chain[-1], C.ANSWER_AA, ctx.now)
                 for rrset in addresses_of(reply, found.chain[-1], ROOT):
                     self.cache.put(rrset, C.ADDITIONAL, ctx.now)
-                known = self._known(found.chain[-1], ctx.now)
-                if known:
-                    return known
-        return hinted
+                cut = self._cut(ROOT, found.chain[-1], ctx.now)
+                if cut.servers:
+                    return cut
+        return Cut(zone=ROOT, hosts=[], servers=hinted)
 
-    def _servers_for(self, ctx: Budget, zone: Name, ns: tuple[RR, ...]
-                     ) -> Generator[Ask, "Message | None", list[str]]:
-        known = self._known(ns, ctx.now)
-        if known:
-            return known
-        return (yield from self._glueless(ctx, zone, ns))
-
-    def _known(self, ns: tuple[RR, ...], now: float) -> list[str]:
-        """Cached addresses of the NS names, filtered by family and privacy settings."""
-        found = []
+    def _cut(self, zone: Name, ns: tuple[RR, ...], now: float) -> Cut:
+        """A zone cut with the cached addresses of its NS names."""
+        cut = Cut(zone=zone, hosts=[], servers=[])
         for rr in ns:
             try:
-                key = target(rr).key
+                host = target(rr)
             except WireError:
                 continue
+            found = []
             for rrtype in (A, AAAA):
-                entry = self.cache.rrset(key, rrtype, now)
+                entry = self.cache.rrset(host.key, rrtype, now)
                 if entry is not None:
                     found.extend(_address_text(r) for r in entry.rrs if r.rrtype == rrtype)
-        return self._usable(found)
+            usable = self._usable(found)
+            parent = []
+            for rrtype in (A, AAAA):
+                entry = self.cache.rrset(host.key, C.PARENT - rrtype, now)
+                if entry is not None:
+                    parent.extend(_address_text(r) for r in entry.rrs)
+            cut.fallback.extend(a for a in self._usable(parent) if a not in usable)
+            if usable:
+                cut.servers.extend(a for a in usable if a not in cut.servers)
+            else:
+                cut.hosts.append(host)
+        # names outside the zone first: those inside need glue and usually fail
+        cut.hosts.sort(key=lambda h: h.is_subdomain(zone))
+        return cut
 
     def _usable(self, addresses: list[str]) -> list[str]:
         s = self.settings
@@ -330,17 +381,12 @@ class Iteration:
                 out.append(a)
         return out
 
-    def _glueless(self, ctx: Budget, zone: Name, ns: tuple[RR, ...]
-                  ) -> Generator[Ask, "Message | None", list[str]]:
-        """Resolve NS names' addresses (not below ``zone``: those need glue)."""
-        for rr in ns:
-            try:
-                host = target(rr)
-            except WireError:
-                continue
-            if host.is_subdomain(zone):
-                continue
-            for rrtype in ((A, AAAA) if self.settings.do_ip6 else (A,)):
+    def _glueless(self, ctx: Budget, cut: Cut) -> Generator[Ask, "Message | None", list[str]]:
+        """Resolve the next NS names of the cut that have no address, until one gives some."""
+        while cut.hosts:
+            host = cut.hosts.pop(0)
+            found: list[str] = []
+            for rrtype in (A, AAAA):  # both, as Unbound does: AAAA is cached even when IPv6 is off
                 if (host.key, rrtype) in ctx.pending or ctx.glueless >= self.settings.max_glueless:
                     continue
                 ctx.glueless += 1
@@ -349,9 +395,9 @@ class Iteration:
                     outcome = yield from self.answer(ctx, host, rrtype)
                 finally:
                     ctx.pending.discard((host.key, rrtype))
-                found = self._usable([_address_text(r) for r in outcome.answer if r.rrtype == rrtype])
-                if found:
-                    return found
+                found += self._usable([_address_text(r) for r in outcome.answer if r.rrtype == rrtype])
+            if found:
+                return found
         return []
 
     # --- asking -----------------------------------------------------------------
@@ -399,7 +445,7 @@ class Iteration:
                 break
             reply = yield from self.ask(ctx, addresses[0], ports[addresses[0]], name, qtype, rd=fwd.recursive)
             found = self._classify(reply, fwd.zone, name, qtype)
-            if found.kind in (ANSWER, NODATA, NXDOMAIN, CNAME_KIND):
+            if found.kind in (ANSWER, NODATA, NXDOMAIN, CNAME_KIND, YXDOMAIN):
                 return self._store_answer(found, name, qtype, ctx.now)
             tried.add(addresses[0])
         return _fail(ctx, EDE_NO_REACHABLE, f"no server of {fwd.zone} answered")

@@ -16,6 +16,7 @@ NXDOMAIN    rcode NXDOMAIN (for the chain's end)
 NODATA      NOERROR, no data; a SOA, an AA reply, or an empty non-recursive reply
 REFERRAL    NS for a zone below the server's zone and at or above the qname, no SOA
 LAME        upward or sideways referral, NS of its own zone without AA, recursive empty
+YXDOMAIN    rcode YXDOMAIN with a DNAME above the qname: the substitution is too long
 THROWAWAY   any other rcode (SERVFAIL, REFUSED, NOTIMP, FORMERR, ...)
 ==========  ===========================================================================
 """
@@ -31,8 +32,9 @@ from dns_suite.wire.types import Flag
 
 A, NS, CNAME, SOA, AAAA, DNAME, ANY = 1, 2, 5, 6, 28, 39, 255
 NOERROR, NXDOMAIN_RCODE = 0, 3
-ANSWER, CNAME_KIND, NXDOMAIN, NODATA, REFERRAL, LAME, THROWAWAY = (
-    "answer", "cname", "nxdomain", "nodata", "referral", "lame", "throwaway")
+ANSWER, CNAME_KIND, NXDOMAIN, NODATA, REFERRAL, LAME, THROWAWAY, YXDOMAIN = (
+    "answer", "cname", "nxdomain", "nodata", "referral", "lame", "throwaway", "yxdomain")
+YXDOMAIN_RCODE = 6
 MAX_LINKS = 16
 
 RRset = tuple[RR, ...]
@@ -46,7 +48,8 @@ class Classified:
         kind: one of the module's kinds.
         chain: answer RRsets in chain order (CNAME/DNAME links, then the data).
         end: the name at the end of the chain (the qname when there are no links).
-        soa: the SOA RRset for a negative answer (empty when the reply had none).
+        soa: the SOA RR of a negative answer (empty when the reply had none), then the
+            zone's NS RRset when the reply carried it.
         cut: the zone a referral points to.
         ns: the NS RRset of a referral, or the zone's own NS from an authoritative answer.
         addresses: A/AAAA RRsets of the NS names, in bailiwick.
@@ -106,12 +109,13 @@ def _chain(answer: dict[tuple[bytes, int], RRset], qname: Name, qtype: int
         data = answer.get((name.key, qtype))
         if data:
             return chain + [data], name, True
+        dname, new = _dname_link(answer, name, chain)  # a DNAME above wins over the CNAME it synthesized
+        if dname is not None:
+            name = new
+            continue
         link = answer.get((name.key, CNAME))
         if link is None:
-            link, name = _dname_link(answer, name, chain)
-            if link is None:
-                break
-            continue
+            break
         chain.append(link)
         name = target(link[0])
     return chain, name, False
@@ -151,6 +155,8 @@ def classify(reply: Message, zone: Name, qname: Name, qtype: int) -> Classified:
 
 def _classify(reply: Message, zone: Name, qname: Name, qtype: int) -> Classified:
     rcode = reply.rcode
+    if rcode == YXDOMAIN_RCODE:
+        return _yxdomain(_group(reply.answer, zone), qname)
     if rcode not in (NOERROR, NXDOMAIN_RCODE):
         return Classified(kind=THROWAWAY)
     answer = _group(reply.answer, zone)
@@ -160,7 +166,10 @@ def _classify(reply: Message, zone: Name, qname: Name, qtype: int) -> Classified
     if rcode == NXDOMAIN_RCODE:
         return Classified(kind=NXDOMAIN, chain=chain, end=end, soa=soa)
     if has_data:
-        return _with_ns(Classified(kind=ANSWER, chain=chain, end=end), reply, authority, zone, end)
+        found = _with_ns(Classified(kind=ANSWER, chain=chain, end=end), reply, authority, zone, end)
+        if chain[-1][0].rrtype == NS:
+            found.addresses = addresses_of(reply, chain[-1], zone)
+        return found
     if soa:
         return Classified(kind=NODATA, chain=chain, end=end, soa=soa)
     if chain:
@@ -168,16 +177,27 @@ def _classify(reply: Message, zone: Name, qname: Name, qtype: int) -> Classified
     referral = _referral(reply, authority, zone, end)
     if referral is not None:
         return referral
+    if any(rr.rrtype == NS and not rr.owner.is_subdomain(zone) for rr in reply.authority):
+        return Classified(kind=LAME)  # an upward referral, AA or not
     aa = bool(reply.flags & Flag.AA)
     if not aa and (_foreign_ns(reply.authority, zone, end) or reply.flags & Flag.RA):
         return Classified(kind=LAME)
     return _with_ns(Classified(kind=NODATA, chain=chain, end=end), reply, authority, zone, end)
 
 
+def _yxdomain(answer: dict[tuple[bytes, int], RRset], qname: Name) -> Classified:
+    for (key, rrtype), rrset in answer.items():
+        if rrtype == DNAME and key != qname.key and qname.is_subdomain(rrset[0].owner):
+            if dname_substitute(qname, rrset[0]) is None:
+                return Classified(kind=YXDOMAIN, chain=[rrset], end=qname)
+    return Classified(kind=THROWAWAY)
+
+
 def _soa_above(authority: dict[tuple[bytes, int], RRset], end: Name) -> RRset:
+    """The SOA above ``end`` and, when the server sent it, the zone's NS RRset (kept as given)."""
     for (_, rrtype), rrset in authority.items():
         if rrtype == SOA and end.is_subdomain(rrset[0].owner):
-            return rrset[:1]
+            return rrset[:1] + authority.get((rrset[0].owner.key, NS), ())
     return ()
 
 
