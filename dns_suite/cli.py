@@ -83,6 +83,41 @@ def _authoritative(args: argparse.Namespace) -> int:
     return service.run(cfg, args.config)
 
 
+def _resolver(args: argparse.Namespace) -> int:
+    """Run ``resolver``: from ``--config`` (its ``[resolver]`` table), or from the defaults.
+
+    Args:
+        args (argparse.Namespace): ``config``, ``listen``, ``root_hints``, ``log_level``
+            (each given option overrides the config, also across SIGHUP reloads).
+
+    Returns:
+        int: 0 after a clean stop, 1 when the service cannot start.
+
+    Raises:
+        ConfigError: the config file or a command-line value is wrong.
+    """
+    import dataclasses
+    import os
+
+    from dns_suite import config as cfgmod
+    from dns_suite.runtime import setup_logging
+
+    cfg = cfgmod.load_resolver_config(args.config) if args.config else cfgmod.ResolverConfig()
+    overrides = {}
+    if args.listen:
+        overrides["listen"] = tuple(args.listen)
+    if args.root_hints:
+        overrides["root_hints"] = os.path.abspath(args.root_hints)
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    cfg = cfgmod.load_section(_as_table(dataclasses.replace(cfg, **overrides)), cfgmod.ResolverConfig,
+                              file="<command line>", prefix="resolver")  # checks the overrides
+    setup_logging(cfg.log_level)
+    from dns_suite.resolver import service
+
+    return service.run(cfg, args.config, overrides)
+
+
 def _as_table(value):
     """A config dataclass back as the TOML-shaped value it was loaded from."""
     import dataclasses
@@ -192,6 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_argument("--workers", type=int, metavar="N", help="UDP worker processes")
     auth.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     auth.set_defaults(handler=_authoritative)
+
+    resolver = commands.add_parser(
+        "resolver",
+        help="serve as a caching recursive resolver over UDP and TCP",
+        description="Resolve by iteration from the root hints, cache, and answer the clients the "
+        "config's allow list admits (loopback and private networks by default; others get "
+        "REFUSED). SIGHUP reloads, SIGTERM stops.",
+    )
+    resolver.add_argument("--config", metavar="FILE", help="TOML config with a [resolver] table")
+    resolver.add_argument("--listen", action="append", default=[], metavar="ADDR:PORT",
+                          help="listen address, [v6]:port for IPv6 (repeatable; replaces the config's; "
+                          "default 127.0.0.1:53 and [::1]:53)")
+    resolver.add_argument("--root-hints", metavar="FILE",
+                          help="root hints file (named.root format; default: the shipped IANA file)")
+    resolver.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                          help="default: the config's log_level (info)")
+    resolver.set_defaults(handler=_resolver)
 
     ctl = commands.add_parser(
         "ctl",

@@ -43,11 +43,15 @@ from dns_suite.errors import ConfigError
 
 __all__ = [
     "AuthoritativeConfig",
+    "ForwardConfig",
+    "ResolverConfig",
     "SERVICE_TABLES",
     "ZoneConfig",
     "load_authoritative_config",
+    "load_resolver_config",
     "load_section",
     "parse_listen",
+    "parse_server",
     "read_toml",
 ]
 
@@ -362,6 +366,174 @@ class AuthoritativeConfig:
     flush_interval: float = _field(60.0, check=positive_seconds)
 
 
+# --------------------------------------------------------------------------- the resolver
+
+
+MAX_TTL = 0x7FFFFFFF
+"""The largest TTL, seconds (RFC 2181 §8)."""
+
+RESOLVER_ALLOW = (
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10",
+)
+"""The resolver's default ``allow``: loopback and private networks (the same as
+``dns_suite.chain.acl.DEFAULT_ALLOW``, which config.py may not import)."""
+
+
+def parse_server(text: str) -> tuple[str, int]:
+    """Split an upstream server into an IP address and a port.
+
+    Args:
+        text (str): ``"ADDR"`` (port 53), ``"ADDR:PORT"`` or ``"[V6]:PORT"``; a bare IPv6
+            address (``"2001:db8::1"``) means port 53.
+
+    Returns:
+        tuple[str, int]: The address in canonical text form and the port (1..65535).
+
+    Raises:
+        ValueError: not of that form, or port 0.
+    """
+    try:
+        return str(ipaddress.ip_address(text)), 53
+    except ValueError:
+        pass
+    address, port = parse_listen(text)
+    if port == 0:
+        raise ValueError(f"port 0 in {text!r}")
+    return address, port
+
+
+def _networks_problem(entries: tuple[str, ...]) -> str | None:
+    """The first entry that is not an IPv4/IPv6 network (``ADDR`` or ``ADDR/LEN``), described."""
+    for index, entry in enumerate(entries):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            return f"item {index}: {entry!r} is not an address or network (ADDR or ADDR/LEN)"
+    return None
+
+
+def _servers_problem(entries: tuple[str, ...]) -> str | None:
+    """The first server :func:`parse_server` cannot read, described; also refuses an empty list."""
+    if not entries:
+        return "must hold at least one server"
+    for index, entry in enumerate(entries):
+        try:
+            parse_server(entry)
+        except ValueError as exc:
+            return f"item {index}: {exc}"
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardConfig:
+    """A zone the resolver does not iterate to: ``[[resolver.forward]]`` or ``[[resolver.stub]]``.
+
+    Attributes:
+        zone (str): The zone's apex; queries at or below it go to ``servers``.
+        servers (tuple[str, ...]): ``"ADDR"``, ``"ADDR:PORT"`` or ``"[V6]:PORT"`` (port 53 by
+            default): recursive resolvers for a forward zone (asked with RD=1), authoritative
+            servers for a stub zone (RD=0).
+    """
+
+    zone: str = _field(check=domain_name)
+    servers: tuple[str, ...] = _field(check=_servers_problem)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ResolverConfig:
+    """The ``[resolver]`` table: the caching recursive resolver.
+
+    The keys from ``qname_minimisation`` to ``lame_ttl`` are those of
+    :class:`dns_suite.resolver.settings.Settings`, with the same defaults and meanings.
+
+    Attributes:
+        listen (tuple[str, ...]): UDP and TCP listen addresses, ``"ADDR:PORT"`` or ``"[V6]:PORT"``.
+        allow (tuple[str, ...]): Client networks served (``"ADDR"`` or ``"ADDR/LEN"``); every
+            other client gets REFUSED (RFC 5358: not an open resolver). Empty: nobody is served.
+        root_hints (str | None): Root hints file (IANA ``named.root`` format), relative to the
+            config file; ``None``: the file shipped with the package.
+        root_hints_port (int): The port the hinted root servers listen on (53; labs and tests).
+        forward (tuple[ForwardConfig, ...]): Forward zones, from ``[[resolver.forward]]``.
+        stub (tuple[ForwardConfig, ...]): Stub zones, from ``[[resolver.stub]]``.
+        workers (int): UDP worker processes; only 1 for now (everything in the control
+            process; resolver workers, each with its own cache, come later).
+        log_level (str): ``debug``, ``info``, ``warning`` or ``error`` (``--log-level`` wins).
+        tcp_idle_timeout (float): Seconds a client TCP connection may stay idle (RFC 7766 §6.2.3).
+        tcp_max_connections (int): Concurrent client TCP connections accepted (>= 1).
+        qname_minimisation (bool): RFC 9156.
+        use_0x20 (bool): Randomise the qname's case upstream and require it back.
+        min_ttl, max_ttl (int): Cache TTL floor and ceiling, seconds (min_ttl <= max_ttl).
+        max_negative_ttl (int): Ceiling for NXDOMAIN/NODATA entries, seconds (RFC 2308 §5).
+        servfail_ttl (int): How long a SERVFAIL is cached, seconds (0..300, RFC 9520 §3.2).
+        cache_bytes (int): The cache's bound, octets (>= 65536).
+        serve_stale (bool): RFC 8767: answer expired data when every server fails.
+        stale_answer_ttl (int): TTL of a stale answer, seconds.
+        stale_max (int): How long past expiry data may be served stale, seconds.
+        prefetch (bool): Refresh a popular entry when a hit finds < 10 % of its TTL left.
+        do_ip4, do_ip6 (bool): Query upstream servers over IPv4 / IPv6 (not both off).
+        query_private (bool): Allow loopback and private upstream addresses (labs and tests).
+        edns_payload (int): EDNS UDP payload size offered upstream, octets (512..4096).
+        max_queries (int): Upstream queries per client query (NXNS limit, >= 1).
+        max_referrals (int): Referrals followed per name (>= 1).
+        max_cname (int): CNAME/DNAME links per client query.
+        max_glueless (int): Glueless NS name look-ups per client query.
+        timeout (float): First upstream timeout, seconds (<= max_timeout).
+        max_timeout (float): The longest upstream timeout, seconds.
+        lame_ttl (int): How long a lame or broken server is avoided, seconds.
+    """
+
+    listen: tuple[str, ...] = _field(("127.0.0.1:53", "[::1]:53"), check=listen_addresses)
+    allow: tuple[str, ...] = _field(RESOLVER_ALLOW, check=_networks_problem)
+    root_hints: str | None = _field(None, check=non_empty)
+    root_hints_port: int = _field(53, check=between(1, 65535))
+    forward: tuple[ForwardConfig, ...] = ()
+    stub: tuple[ForwardConfig, ...] = ()
+    workers: int = _field(1, check=lambda v: None if v == 1 else f"only 1 for now, got {v}")
+    log_level: str = _field("info", check=one_of("debug", "info", "warning", "error"))
+    tcp_idle_timeout: float = _field(10.0, check=positive_seconds)
+    tcp_max_connections: int = _field(256, check=at_least(1))
+    qname_minimisation: bool = True
+    use_0x20: bool = False
+    min_ttl: int = _field(0, check=between(0, MAX_TTL))
+    max_ttl: int = _field(86400, check=between(0, MAX_TTL))
+    max_negative_ttl: int = _field(3600, check=between(0, MAX_TTL))
+    servfail_ttl: int = _field(5, check=between(0, 300))
+    cache_bytes: int = _field(64 << 20, check=at_least(1 << 16))
+    serve_stale: bool = False
+    stale_answer_ttl: int = _field(30, check=between(0, MAX_TTL))
+    stale_max: int = _field(86400, check=between(0, MAX_TTL))
+    prefetch: bool = True
+    do_ip4: bool = True
+    do_ip6: bool = True
+    query_private: bool = False
+    edns_payload: int = _field(1232, check=between(512, 4096))
+    max_queries: int = _field(100, check=at_least(1))
+    max_referrals: int = _field(30, check=at_least(1))
+    max_cname: int = _field(12, check=at_least(0))
+    max_glueless: int = _field(10, check=at_least(0))
+    timeout: float = _field(1.0, check=positive_seconds)
+    max_timeout: float = _field(4.0, check=positive_seconds)
+    lame_ttl: int = _field(900, check=between(0, MAX_TTL))
+
+
+def _resolver_problem(cfg: ResolverConfig) -> tuple[str, str] | None:
+    """The first rule between keys that ``cfg`` breaks, as ``(key, reason)``; None when none."""
+    if cfg.min_ttl > cfg.max_ttl:
+        return "min_ttl", f"must not exceed max_ttl ({cfg.max_ttl}), got {cfg.min_ttl}"
+    if cfg.timeout > cfg.max_timeout:
+        return "timeout", f"must not exceed max_timeout ({cfg.max_timeout}), got {cfg.timeout}"
+    if not (cfg.do_ip4 or cfg.do_ip6):
+        return "do_ip6", "do_ip4 and do_ip6 are both false: no upstream server could be asked"
+    seen: dict[str, str] = {}
+    for kind in ("forward", "stub"):
+        for index, zone in enumerate(getattr(cfg, kind)):
+            key = f"{kind}[{index}].zone"
+            if _origin_key(zone.zone) in seen:
+                return key, f"zone {zone.zone!r} appears twice (also at {seen[_origin_key(zone.zone)]})"
+            seen[_origin_key(zone.zone)] = key
+    return None
+
+
 # --------------------------------------------------------------------------- the generic loader
 
 
@@ -515,6 +687,16 @@ def _resolve_path(base_dir: str, path: str) -> str:
     return os.path.normpath(os.path.join(base_dir, path))
 
 
+def _service_table(path: str, name: str) -> dict[str, Any]:
+    """The ``[name]`` table of the TOML file at ``path`` (ConfigError when absent or not a table)."""
+    table = read_toml(path).get(name)
+    if table is None:
+        raise ConfigError(path, name, f"missing table [{name}]")
+    if not isinstance(table, dict):
+        raise ConfigError(path, name, f"expected a table, got {_describe(table)}")
+    return table
+
+
 def load_authoritative_config(path: str) -> AuthoritativeConfig:
     """Load the ``[authoritative]`` table of a TOML config file.
 
@@ -531,13 +713,8 @@ def load_authoritative_config(path: str) -> AuthoritativeConfig:
         ConfigError: The file cannot be read or parsed, has no ``[authoritative]`` table, or the
             table is invalid (see :func:`load_section`).
     """
-    document = read_toml(path)
-    table = document.get("authoritative")
-    if table is None:
-        raise ConfigError(path, "authoritative", "missing table [authoritative]")
-    if not isinstance(table, dict):
-        raise ConfigError(path, "authoritative", f"expected a table, got {_describe(table)}")
-    config = load_section(table, AuthoritativeConfig, file=path, prefix="authoritative")
+    config = load_section(_service_table(path, "authoritative"), AuthoritativeConfig, file=path,
+                          prefix="authoritative")
     base_dir = os.path.dirname(os.path.abspath(path))
     zones = tuple(
         dataclasses.replace(zone, file=_resolve_path(base_dir, zone.file)) for zone in config.zones
@@ -548,3 +725,30 @@ def load_authoritative_config(path: str) -> AuthoritativeConfig:
     )
     return dataclasses.replace(config, zones=zones, keys=keys,
                                control_socket=_resolve_path(base_dir, config.control_socket))
+
+
+def load_resolver_config(path: str) -> ResolverConfig:
+    """Load the ``[resolver]`` table of a TOML config file.
+
+    A relative ``root_hints`` path is resolved against the folder of the config file.
+
+    Args:
+        path (str): Path of the TOML file.
+
+    Returns:
+        ResolverConfig: The validated configuration.
+
+    Raises:
+        ConfigError: The file cannot be read or parsed, has no ``[resolver]`` table, or the
+            table is invalid (see :func:`load_section`; also ``min_ttl <= max_ttl``,
+            ``timeout <= max_timeout``, one of ``do_ip4``/``do_ip6``, each forward or stub zone
+            once).
+    """
+    config = load_section(_service_table(path, "resolver"), ResolverConfig, file=path, prefix="resolver")
+    problem = _resolver_problem(config)
+    if problem is not None:
+        raise ConfigError(path, f"resolver.{problem[0]}", problem[1])
+    if config.root_hints is not None:
+        base_dir = os.path.dirname(os.path.abspath(path))
+        config = dataclasses.replace(config, root_hints=_resolve_path(base_dir, config.root_hints))
+    return config

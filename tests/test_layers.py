@@ -37,6 +37,8 @@ IO_MODULES = (
     # the authoritative service's I/O edge, split from service.py to keep modules small
     "authoritative/workers.py", "authoritative/dynzones.py", "authoritative/ctl.py",
     "authoritative/outbound.py", "authoritative/secondaries.py",
+    # the resolver service's upstream queries, split from service.py the same way
+    "resolver/upstream.py",
 )
 """Path patterns (relative to dns_suite/) of the modules marked (I/O) in the design."""
 
@@ -85,6 +87,7 @@ RULES: dict[str, Allowed] = {
     "resolver/service.py": Allowed(
         internal=("wire", "zone", "authoritative.engine", *SERVICE_EXTRAS)
     ),
+    "resolver/upstream.py": Allowed(),
     "resolver/*": Allowed(internal=("wire", "zone", "authoritative.engine")),
     "acme/agent.py": Allowed(
         internal=("wire", *SERVICE_EXTRAS), third_party=("acme", "josepy", "cryptography")
@@ -233,6 +236,10 @@ CASES = [
     ("resolver/cache.py", "from dns_suite.authoritative import engine\n", None),
     ("resolver/cache.py", "from ..authoritative import prerender\n", "dns_suite.authoritative.prerender"),
     ("resolver/service.py", "from dns_suite.net import udp\nfrom .. import config\n", None),
+    ("resolver/upstream.py", "import socket\nimport asyncio\n", None),
+    ("resolver/upstream.py", "from dns_suite.net import udp\n", "dns_suite.net.udp"),
+    ("resolver/hints.py", "import asyncio\n", "I/O module asyncio"),
+    ("chain/acl.py", "from dns_suite.wire import message\n", None),
     ("authoritative/engine.py", "from . import prerender\nfrom .. import errors\n", None),
     ("cli.py", "from dns_suite.authoritative import service\n", "at module level"),
     ("cli.py", "def f():\n    from dns_suite.zone import loader\n", None),

@@ -1,0 +1,299 @@
+"""``dns-suite resolver``: the caching recursive resolver's I/O edge (asyncio).
+
+Process model (DESIGN "Process model"): one control process, ``workers = 1``. Everything runs
+in one asyncio loop: a UDP listener (a DatagramProtocol) and a TCP listener
+(:class:`~dns_suite.net.tcp.TcpServer`) per listen address, the upstream queries, their timers
+and the signals (SIGHUP reloads, SIGTERM/SIGINT stop; :mod:`dns_suite.runtime`).
+
+How it works: a client's query first meets the access list (:func:`dns_suite.chain.acl.guard`):
+a client outside ``allow`` gets REFUSED and never reaches the core (not an open resolver,
+RFC 5358); anything under 12 octets or with QR set is dropped. The rest goes to the sans-IO
+core, :class:`~dns_suite.resolver.iterator.Resolver`, and every list of actions it returns is
+carried out here:
+
+===============================  ==========================================================
+action                           I/O
+===============================  ==========================================================
+``SendQuery`` (UDP)              a fresh UDP socket bound to port 0 (a random ephemeral
+                                 port, RFC 5452 §9.2) and connected to address:port, so only
+                                 that source is heard; a datagram whose ID is not the query's
+                                 or without QR is ignored; the reply -> ``on_response``; ICMP
+                                 port unreachable -> ``on_timeout`` at once
+``SendQuery`` (TCP)              a connection, 2-octet framing (RFC 7766 §8); the first reply
+                                 with the query's ID -> ``on_response``; refused or cut ->
+                                 ``on_timeout`` at once
+every ``SendQuery``              a timer: ``on_timeout(token)`` after ``timeout`` seconds
+                                 unless a reply came (it also bounds the TCP connect)
+``Answer`` to a UDP client       ``sendto`` on the listener it came in on
+``Answer`` to a TCP client       the client's pending future (TcpServer writes it)
+===============================  ==========================================================
+
+The core is fed from callbacks of the one loop, never re-entered: failures found while sending
+are reported on the next loop turn. An exception from the core is our bug: it is logged with the
+query, the client gets SERVFAIL, and the listeners stay up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+import time
+from importlib import resources
+from typing import Callable
+
+from dns_suite.chain.acl import Acl, guard, rcode_reply
+from dns_suite.config import ResolverConfig, load_resolver_config, parse_listen, parse_server
+from dns_suite.errors import DnsSuiteError
+from dns_suite.net.tcp import TcpServer
+from dns_suite.net.udp import bind_udp
+from dns_suite.resolver.actions import Answer, SendQuery
+from dns_suite.resolver.hints import parse_hints
+from dns_suite.resolver.settings import Hints, ServerSet, Settings
+from dns_suite.resolver.upstream import Upstream
+from dns_suite.wire.name import Name
+from dns_suite.wire.types import Rcode
+
+log = logging.getLogger("dns_suite.resolver")
+
+ANSWER_WAIT = 30.0
+"""Seconds a TCP client's query may wait for the core's Answer before it gets SERVFAIL."""
+
+SHIPPED_HINTS = "root.hints"
+"""The IANA root hints shipped in this package (used when the config names none)."""
+
+
+# --- configuration -> the core's values ------------------------------------------------------
+
+def settings_from_config(cfg: ResolverConfig) -> Settings:
+    """The core's :class:`Settings` from the ``[resolver]`` table (same key names)."""
+    knobs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(Settings) if f.name != "forwards"}
+    forwards = tuple(
+        ServerSet(zone=Name.from_text(z.zone if z.zone.endswith(".") else z.zone + "."),
+                  servers=tuple(parse_server(s) for s in z.servers), recursive=recursive)
+        for zones, recursive in ((cfg.forward, True), (cfg.stub, False)) for z in zones)
+    return Settings(**knobs, forwards=forwards)
+
+
+def load_hints(cfg: ResolverConfig) -> Hints:
+    """Read and parse the root hints ``cfg`` names (or the shipped ones).
+
+    Raises:
+        ZoneError: the file is malformed (file:line: reason).
+        OSError: it cannot be read.
+    """
+    if cfg.root_hints is None:
+        source = resources.files("dns_suite.resolver") / SHIPPED_HINTS
+        return parse_hints(source.read_text(encoding="utf-8"), str(source), port=cfg.root_hints_port)
+    with open(cfg.root_hints, encoding="utf-8") as handle:
+        return parse_hints(handle.read(), cfg.root_hints, port=cfg.root_hints_port)
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class UdpClient:
+    """The handle of a UDP client's query: the listener's transport and the client's address."""
+
+    transport: asyncio.DatagramTransport
+    addr: tuple
+
+
+def _deferred(query: bytes, client: str) -> bytes | None:
+    """The handler behind the access list: a query goes to the core (b""), garbage is dropped."""
+    return b"" if len(query) >= 12 and not query[2] & 0x80 else None
+
+
+class _Listener(asyncio.DatagramProtocol):
+    """One UDP listen address; every datagram goes to :meth:`ResolverService.udp_query`."""
+
+    def __init__(self, service: ResolverService) -> None:
+        self.service = service
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self.service.udp_query(data, addr, self.transport)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP listener: %s", exc)
+
+
+
+# --- the service -----------------------------------------------------------------------------
+
+class ResolverService:
+    """The control process: listeners, the core, its upstream queries; reload and stop.
+
+    Args:
+        cfg: the configuration (command-line overrides applied).
+        config_path: the file it came from (re-read on SIGHUP), or None.
+        overrides: the command-line overrides, applied again at each reload.
+        core_factory: builds the core, ``(settings, hints, *, randbits)``; the real
+            :class:`~dns_suite.resolver.iterator.Resolver` unless a test passes another.
+        clock: monotonic seconds.
+
+    Raises:
+        ZoneError: the root hints are malformed; OSError: they cannot be read.
+        ValueError: an ``allow`` entry is not a network (config.py checks it first).
+    """
+
+    def __init__(self, cfg: ResolverConfig, config_path: str | None = None, *,
+                 overrides: dict | None = None, core_factory: Callable | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if core_factory is None:
+            from dns_suite.resolver.iterator import Resolver as core_factory
+        self.cfg, self.config_path, self.overrides, self.clock = cfg, config_path, overrides or {}, clock
+        self.listen = [parse_listen(x) for x in cfg.listen]
+        self.settings, self.hints = settings_from_config(cfg), load_hints(cfg)
+        self.acl = Acl(cfg.allow)
+        self.handler = guard(self.acl, _deferred)
+        self.core = core_factory(self.settings, self.hints, randbits=secrets.randbits)
+        self.tcp = TcpServer(lambda: self.handler, self._servfail, idle_timeout=cfg.tcp_idle_timeout,
+                             max_connections=cfg.tcp_max_connections, defer=self.tcp_query)
+        self.udp: list[asyncio.DatagramTransport] = []
+        self.upstream: Upstream | None = None
+
+    async def start(self) -> None:
+        """Bind the listeners and serve; raises OSError when an address cannot be bound."""
+        loop = asyncio.get_running_loop()
+        self.upstream = Upstream(loop, self._upstream_reply, self._upstream_failure)
+        for host, port in self.listen:
+            await self.tcp.listen(host, port)
+            try:
+                sock = bind_udp(host, port)
+            except OSError as exc:
+                raise OSError(exc.errno, f"UDP {host}:{port}: {exc.strerror}") from None
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Listener(self), sock=sock)
+            self.udp.append(transport)
+        self._warn_if_open()
+        log.info("serving listen=%s allow=%s root_servers=%d forwards=%d", ",".join(self.cfg.listen),
+                 ",".join(self.cfg.allow) or "(nobody)", len(self.hints.servers), len(self.settings.forwards))
+
+    # --- client queries ----------------------------------------------------------------
+    def udp_query(self, data: bytes, addr: tuple, transport: asyncio.DatagramTransport) -> None:
+        """A datagram on a listener: the access list, then the core."""
+        try:
+            reply = self.handler(data, addr[0])
+            if reply is None:
+                return
+            if not reply:
+                self._run(self.core.submit(data, UdpClient(transport, addr), self.clock(), tcp=False))
+                return
+        except Exception as exc:  # noqa: BLE001 - our bug: SERVFAIL, the listener stays up
+            reply = self._servfail(data, exc)
+        if reply:
+            transport.sendto(reply, addr)
+
+    async def tcp_query(self, data: bytes, client: str) -> bytes | None:
+        """A TCP query the access list let through: the core's Answer, or SERVFAIL after
+        :data:`ANSWER_WAIT` seconds without one."""
+        future = asyncio.get_running_loop().create_future()
+        self._run(self.core.submit(data, future, self.clock(), tcp=True))
+        try:
+            return await asyncio.wait_for(future, ANSWER_WAIT)
+        except asyncio.TimeoutError:
+            log.error("no answer from the core in %.0f s: query=%s", ANSWER_WAIT, data[:512].hex())
+            return rcode_reply(data, Rcode.SERVFAIL)
+
+    def _servfail(self, data: bytes, exc: BaseException) -> bytes | None:
+        log.error("bug answering query=%s: %r", data[:512].hex(), exc, exc_info=exc)
+        return rcode_reply(data, Rcode.SERVFAIL)
+
+    # --- the core's actions --------------------------------------------------------------
+    def _run(self, actions: list) -> None:
+        """Carry out the core's actions: send the queries, deliver the answers."""
+        for action in actions:
+            if isinstance(action, SendQuery):
+                self.upstream.send(action)
+            elif isinstance(action, Answer):
+                self._answer(action)
+            else:
+                log.error("unknown action from the core: %r", action)
+
+    def _answer(self, answer: Answer) -> None:
+        client = answer.client
+        if isinstance(client, UdpClient):
+            if not client.transport.is_closing():
+                client.transport.sendto(answer.wire, client.addr)
+        elif isinstance(client, asyncio.Future):
+            if not client.done():  # a TCP client that gave up has a cancelled future
+                client.set_result(answer.wire)
+        else:
+            log.error("Answer for an unknown client handle %r", client)
+
+    def _upstream_reply(self, token: int, data: bytes, source: tuple[str, int], tcp: bool) -> None:
+        try:
+            self._run(self.core.on_response(token, data, self.clock(), source=source, tcp=tcp))
+        except Exception as exc:  # noqa: BLE001 - our bug: logged, the service goes on
+            log.error("bug on the reply for token=%d from %s:%d reply=%s: %r", token, *source,
+                      data[:512].hex(), exc, exc_info=exc)
+
+    def _upstream_failure(self, token: int) -> None:
+        try:
+            self._run(self.core.on_timeout(token, self.clock()))
+        except Exception as exc:  # noqa: BLE001 - our bug: logged, the service goes on
+            log.error("bug on the timeout of token=%d: %r", token, exc, exc_info=exc)
+
+    # --- reload and stop -----------------------------------------------------------------
+    async def reload(self) -> None:
+        """SIGHUP: re-read the config; the access list and the log level change at once, the
+        core (and its cache) stays. Changes to listen, workers, settings, forward/stub zones
+        and root hints are reported and wait for a restart (the core takes them when built)."""
+        if self.config_path is None:
+            log.info("reload: no config file; nothing to reload")
+            return
+        try:
+            cfg = dataclasses.replace(load_resolver_config(self.config_path), **self.overrides)
+            settings, hints, acl = settings_from_config(cfg), load_hints(cfg), Acl(cfg.allow)
+        except (DnsSuiteError, OSError, ValueError) as exc:
+            log.error("reload: config refused, nothing changed: %s", exc)
+            return
+        self.acl, self.handler = acl, guard(acl, _deferred)
+        if "log_level" not in self.overrides:
+            logging.getLogger().setLevel(cfg.log_level.upper())
+        kept = [what for what, old, new in (
+            ("listen", self.cfg.listen, cfg.listen), ("workers", self.cfg.workers, cfg.workers),
+            ("settings", self.settings, settings), ("root hints", self.hints, hints)) if old != new]
+        if kept:
+            log.warning("reload: changes to %s need a restart; kept the old ones", ", ".join(kept))
+        self.cfg = dataclasses.replace(cfg, listen=self.cfg.listen, workers=self.cfg.workers)
+        self._warn_if_open()
+        log.info("reloaded allow=%s", ",".join(cfg.allow) or "(nobody)")
+
+    def _warn_if_open(self) -> None:
+        if self.acl.open_to_everyone():
+            log.warning("allow admits every address: this is an open resolver (RFC 5358)")
+
+    async def stop(self) -> None:
+        """SIGTERM/SIGINT: close the listeners, abandon the upstream queries."""
+        for transport in self.udp:
+            transport.close()
+        if self.upstream is not None:
+            self.upstream.close()
+        await self.tcp.close()
+        log.info("stopped")
+
+
+def run(cfg: ResolverConfig, config_path: str | None = None, overrides: dict | None = None) -> int:
+    """Run the service until SIGTERM/SIGINT.
+
+    Returns:
+        0 after a clean stop; 1 when it cannot start (root hints, core, or an address to bind).
+    """
+    from dns_suite.runtime import serve_until_stopped
+
+    try:
+        service = ResolverService(cfg, config_path, overrides=overrides)
+    except (DnsSuiteError, OSError, ValueError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    try:
+        asyncio.run(serve_until_stopped(service.start, service.stop, service.reload))
+    except OSError as exc:
+        log.error("cannot serve: %s", exc)
+        return 1
+    return 0
