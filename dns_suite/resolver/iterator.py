@@ -41,6 +41,7 @@ NOERROR, FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS = 0, 1, 2, 4, 5, 16
 _NO_ANSWER_QUESTION_OK = (FORMERR, SERVFAIL, NOTIMP, REFUSED)
 _META_TYPES = (251, 252, 250, 249)  # IXFR, AXFR, TSIG, TKEY: not for a resolver
 EDE_OTHER = 0
+_SWEEP_INTERVAL = 60.0  # seconds between sweeps of entries past their stale window
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class Resolver:
         self.tasks: dict[tuple, _Task] = {}
         self.pending: dict[int, _Pending] = {}
         self._next_token = 1
+        self._swept = 0.0
 
     # --- client side ------------------------------------------------------------
     def submit(self, query: bytes, client: object, now: float, *, tcp: bool = False) -> list[Action]:
@@ -100,6 +102,9 @@ class Resolver:
             return [Answer(client=client, wire=_header_reply(query, FORMERR))] if len(query) >= 12 else []
         if msg.flags & Flag.QR:
             return []
+        if now - self._swept > _SWEEP_INTERVAL:
+            self.cache.expired(now)
+            self._swept = now
         refusal = _refusal(msg)
         if refusal is not None:
             return [Answer(client=client, wire=_render(msg, Outcome(rcode=refusal), tcp))]

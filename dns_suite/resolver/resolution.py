@@ -38,7 +38,7 @@ from dns_suite.wire.types import Flag
 
 A, NS, CNAME, AAAA, DS = 1, 2, 5, 28, 43
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN_RCODE, YXDOMAIN_RCODE = 0, 1, 2, 3, 6
-EDE_OTHER, EDE_NO_REACHABLE = 0, 22
+EDE_OTHER, EDE_STALE, EDE_STALE_NXDOMAIN, EDE_NO_REACHABLE = 0, 3, 19, 22
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,18 +153,31 @@ class Iteration:
             if hit is None:
                 cached = False
                 hit = yield from self.iterate(ctx, name, qtype)
+                if hit.kind == C.SERVFAIL and self.settings.serve_stale:
+                    hit = self._stale(ctx, name, qtype) or hit
             if hit.kind == C.SERVFAIL:
                 return Outcome(rcode=SERVFAIL, ede=ctx.error, cached=cached)
             if hit.kind == C.YXDOMAIN:
                 return Outcome(rcode=YXDOMAIN_RCODE, answer=chain + list(hit.rrs), cached=cached)
+            ede = ctx.error if hit.stale else None
             if hit.kind != C.POSITIVE:
                 rcode = NXDOMAIN_RCODE if hit.kind == C.NXDOMAIN else NOERROR
-                return Outcome(rcode=rcode, answer=chain, authority=list(hit.soa), cached=cached)
+                return Outcome(rcode=rcode, answer=chain, authority=list(hit.soa), cached=cached, ede=ede)
             chain.extend(hit.rrs)
             if not hit.link:
-                return Outcome(rcode=NOERROR, answer=chain, cached=cached)
+                return Outcome(rcode=NOERROR, answer=chain, cached=cached, ede=ede)
             name = target(hit.rrs[-1])
         return Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "CNAME chain too long"), cached=cached)
+
+    def _stale(self, ctx: Budget, name: Name, qtype: int) -> Hit | None:
+        """RFC 8767: expired data (within ``stale_max``) when every server failed, TTL ``stale_answer_ttl``."""
+        hit = self.cache.lookup(name.key, qtype, ctx.now, stale=True)
+        if hit is None or hit.kind == C.SERVFAIL:
+            return None
+        ttl = self.settings.stale_answer_ttl
+        ctx.error = (EDE_STALE_NXDOMAIN if hit.kind == C.NXDOMAIN else EDE_STALE, "stale answer")
+        return Hit(kind=hit.kind, rrs=_ttl(hit.rrs, ttl), soa=_ttl(hit.soa, ttl), link=hit.link, stale=True,
+                   left=ttl)
 
     def _cached(self, name: Name, qtype: int, now: float) -> Hit | None:
         hit = self.cache.lookup(name.key, qtype, now)
@@ -449,6 +462,10 @@ class Iteration:
                 return self._store_answer(found, name, qtype, ctx.now)
             tried.add(addresses[0])
         return _fail(ctx, EDE_NO_REACHABLE, f"no server of {fwd.zone} answered")
+
+
+def _ttl(rrs: tuple[RR, ...], ttl: int) -> tuple[RR, ...]:
+    return tuple(RR(owner=r.owner, rrtype=r.rrtype, rrclass=r.rrclass, ttl=ttl, rdata=r.rdata) for r in rrs)
 
 
 def _address_text(rr: RR) -> str:

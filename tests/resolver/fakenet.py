@@ -86,5 +86,7 @@ def run_query(resolver: Resolver, net: FakeNet, qname: str, qtype: int, now: flo
         else:
             actions.extend(resolver.on_response(action.token, reply, now, source=(action.address, action.port),
                                                 tcp=action.tcp))
+            if action.token in resolver.pending:  # ignored (wrong ID, question ...): it times out
+                actions.extend(resolver.on_timeout(action.token, now))
     assert len(answers) == 1, f"{len(answers)} answers, pending {actions}"
     return decode(answers[0].wire)

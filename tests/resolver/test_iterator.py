@@ -1,0 +1,294 @@
+"""The resolver core against in-memory authoritative engines (no sockets, time injected).
+
+The named cases of the resolver issue, and the limits that make every client query end
+after a bounded number of upstream queries.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fakenet import FakeNet, make_resolver, run_query, zone
+
+from dns_suite.resolver.actions import Answer, SendQuery
+from dns_suite.wire.message import RR, Message, decode, encode, make_query
+from dns_suite.wire.name import Name
+from dns_suite.wire.types import Flag
+
+A, NS, CNAME, SOA, TXT, AAAA = 1, 2, 5, 6, 16, 28
+NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
+ROOT_ADDR, TLD_ADDR, EX_ADDR = "198.41.0.4", "10.0.0.1", "10.0.0.2"
+
+ROOT = """
+@ NS a.root-servers.net.
+a.root-servers.net. A 198.41.0.4
+example. NS ns.example.
+ns.example. A 10.0.0.1
+test. NS ns.test.
+ns.test. A 10.0.0.5
+"""
+
+
+def internet(example_text: str = "", *, extra: dict | None = None) -> FakeNet:
+    """root -> example. (10.0.0.1) -> whatever ``example_text`` adds; test. at 10.0.0.5."""
+    net = FakeNet()
+    net.serve(ROOT_ADDR, zone(".", ROOT))
+    net.serve(TLD_ADDR, zone("example.", "@ NS ns\nns A 10.0.0.1\n" + example_text))
+    net.serve("10.0.0.5", zone("test.", "@ NS ns\nns A 10.0.0.5\nwww A 192.0.2.80\n"))
+    for address, zones in (extra or {}).items():
+        net.serve(address, *zones)
+    return net
+
+
+def texts(msg: Message) -> list[str]:
+    return sorted(f"{rr.owner.to_text().lower()} {rr.rrtype}" for rr in msg.answer)
+
+
+def test_cname_to_itself_servfail_first_time_and_from_cache():
+    net = internet("self CNAME self\n")
+    r = make_resolver()
+    first = run_query(r, net, "self.example.", A)
+    asked = len(net.log)
+    second = run_query(r, net, "self.example.", A, now=1001.0)
+    assert first.rcode == SERVFAIL and second.rcode == SERVFAIL
+    assert len(net.log) == asked, "the loop is found again in the cache"
+    for msg in (first, second):
+        assert len(msg.answer) == len({(rr.owner.key, rr.rrtype, rr.rdata) for rr in msg.answer}) <= 1
+
+
+@pytest.mark.parametrize("soa_ttl,minimum", [(60, 3600), (3600, 60)])
+def test_nxdomain_cached_for_min_of_soa_ttl_and_minimum(soa_ttl, minimum):
+    text = f"$TTL {soa_ttl}\nneg SOA ns hostmaster 1 3600 600 86400 {minimum}\nneg NS ns\n"
+    net = internet(extra={})
+    net.serve(TLD_ADDR, zone("example.", "@ NS ns\nns A 10.0.0.1\nneg NS ns.neg\nns.neg A 10.0.0.9\n"))
+    net.serve("10.0.0.9", _zone_with_soa("neg.example.", soa_ttl, minimum))
+    r = make_resolver(qname_minimisation=False)
+    first = run_query(r, net, "nx.neg.example.", A, now=1000.0)
+    assert first.rcode == NXDOMAIN and first.authority[0].ttl == 60
+    asked = len(net.log)
+    at_59 = run_query(r, net, "nx.neg.example.", A, now=1059.0)
+    assert at_59.rcode == NXDOMAIN and len(net.log) == asked and at_59.authority[0].ttl == 1
+    run_query(r, net, "nx.neg.example.", A, now=1061.0)
+    assert len(net.log) == asked + 1, "expired after 60 s: asked again"
+    assert text  # the zone text above documents the shape
+
+
+def _zone_with_soa(origin: str, soa_ttl: int, minimum: int):
+    from dns_suite.zone.model import ZoneBuilder
+    from dns_suite.zone.reader import ZoneReader
+    apex = Name.from_text(origin)
+    text = (f"$TTL 3600\n@ {soa_ttl} SOA ns hostmaster 1 3600 600 86400 {minimum}\n"
+            "@ NS ns\nns A 10.0.0.9\n")
+    builder = ZoneBuilder(apex)
+    for record in ZoneReader(apex, file="neg").records(text.splitlines()):
+        builder.add(*record)
+    built, problems = builder.build()
+    assert built is not None, problems
+    return built
+
+
+def test_tc_with_tcp_refused_servfail_then_asks_again():
+    net = internet("tc NS ns.tc\nns.tc A 10.0.0.7\n")
+
+    def always_tc(data: bytes, tcp: bool):
+        if tcp:
+            return None  # the TCP connection is refused: the I/O layer reports a timeout at once
+        q = decode(data)
+        return encode(Message(id=q.id, flags=Flag.QR | Flag.AA | Flag.TC, question=q.question))
+
+    net.behave("10.0.0.7", always_tc)
+    r = make_resolver(servfail_ttl=5)
+    assert run_query(r, net, "www.tc.example.", A).rcode == SERVFAIL
+    assert any(tcp for addr, tcp, _ in net.log if addr == "10.0.0.7"), "TCP was tried"
+    asked = len(net.log)
+    assert run_query(r, net, "www.tc.example.", A, now=1002.0).rcode == SERVFAIL
+    assert len(net.log) == asked, "SERVFAIL cached briefly"
+    run_query(r, net, "www.tc.example.", A, now=1010.0)
+    assert len(net.log) > asked, "a later retry asks again"
+    assert not r.cache.lookup(Name.from_text("www.tc.example.").key, A, 1010.0).rrs
+
+
+def test_glueless_delegation_into_itself_fails_within_bounds():
+    # sub.example. NS ns1.sub.example. without glue; the parent refers again for anything below
+    net = internet()
+
+    def parent(data: bytes, tcp: bool):
+        q = decode(data)
+        ns = RR(owner=Name.from_text("sub.example."), rrtype=NS, rrclass=1, ttl=300,
+                rdata=Name.from_text("ns1.sub.example.").wire)
+        return encode(Message(id=q.id, flags=Flag.QR, question=q.question, authority=(ns,)))
+
+    net.behave(TLD_ADDR, parent)
+    r = make_resolver()
+    msg = run_query(r, net, "www.sub.example.", A)
+    assert msg.rcode == SERVFAIL
+    assert len(net.log) <= r.settings.max_queries
+    assert len(net.log) <= 20, net.log
+
+
+def test_out_of_bailiwick_records_are_dropped():
+    net = internet("evil NS ns.evil\nns.evil A 10.0.0.66\n")
+
+    def evil(data: bytes, tcp: bool):
+        q = decode(data)
+        qname = q.question[0].qname
+        bad = [RR(owner=Name.from_text("example."), rrtype=NS, rrclass=1, ttl=86400,
+                  rdata=Name.from_text("ns.evil.example.").wire),
+               RR(owner=Name.from_text("test."), rrtype=NS, rrclass=1, ttl=86400,
+                  rdata=Name.from_text("ns.evil.example.").wire)]
+        glue = [RR(owner=Name.from_text("www.test."), rrtype=A, rrclass=1, ttl=86400, rdata=bytes([6, 6, 6, 6])),
+                RR(owner=Name.from_text("ns.evil.example."), rrtype=A, rrclass=1, ttl=86400,
+                   rdata=bytes([10, 0, 0, 66]))]
+        answer = [RR(owner=qname, rrtype=A, rrclass=1, ttl=300, rdata=bytes([192, 0, 2, 1]))]
+        return encode(Message(id=q.id, flags=Flag.QR | Flag.AA, question=q.question, answer=tuple(answer),
+                              authority=tuple(bad), additional=tuple(glue)))
+
+    net.behave("10.0.0.66", evil)
+    r = make_resolver()
+    assert run_query(r, net, "www.evil.example.", A).rcode == NOERROR
+    key = Name.from_text
+    assert r.cache.rrset(key("test.").key, NS, 1000.0) is None
+    assert r.cache.rrset(key("www.test.").key, A, 1000.0) is None
+    ns = r.cache.rrset(key("example.").key, NS, 1000.0)
+    assert ns is None or all(rr.rdata == key("ns.example.").wire for rr in ns.rrs)
+    before = len(net.log)
+    msg = run_query(r, net, "www.test.", A, now=1001.0)
+    assert [rr.rdata for rr in msg.answer] == [bytes([192, 0, 2, 80])]
+    assert all(addr != "10.0.0.66" for addr, _, _ in net.log[before:]), "asked the real servers"
+
+
+@pytest.mark.parametrize("bad", ["garbage", "wrong_id", "wrong_question", "huge_referral", "not_a_reply"])
+def test_bad_upstream_replies_do_not_crash_or_pollute(bad):
+    net = internet("bad NS ns.bad\nns.bad A 10.0.0.8\nbad NS ns2.bad\nns2.bad A 10.0.0.9\n")
+    net.serve("10.0.0.9", zone("bad.example.", "@ NS ns\n@ NS ns2\nns A 10.0.0.8\nns2 A 10.0.0.9\nwww A 192.0.2.9\n"))
+
+    def broken(data: bytes, tcp: bool):
+        q = decode(data)
+        if bad == "garbage":
+            return data[:2] + b"\x80\x00\xff\xff"
+        if bad == "wrong_id":
+            return encode(Message(id=(q.id + 1) & 0xFFFF, flags=Flag.QR | Flag.AA, question=q.question,
+                                  answer=(RR(owner=q.question[0].qname, rrtype=A, rrclass=1, ttl=99,
+                                             rdata=b"\6\6\6\6"),)))
+        if bad == "wrong_question":
+            other = make_query(Name.from_text("www.test."), A).question
+            return encode(Message(id=q.id, flags=Flag.QR | Flag.AA, question=other,
+                                  answer=(RR(owner=other[0].qname, rrtype=A, rrclass=1, ttl=99, rdata=b"\6\6\6\6"),)))
+        if bad == "not_a_reply":
+            return data
+        ns = tuple(RR(owner=Name.from_text("deep.bad.example."), rrtype=NS, rrclass=1, ttl=99,
+                      rdata=Name.from_text(f"ns{i}.elsewhere.").wire) for i in range(400))
+        return encode(Message(id=q.id, flags=Flag.QR, question=q.question, authority=ns))
+
+    net.behave("10.0.0.8", broken)
+    r = make_resolver(timeout=0.5)
+    msg = run_query(r, net, "www.bad.example.", A)
+    assert msg.rcode == NOERROR and [rr.rdata for rr in msg.answer] == [bytes([192, 0, 2, 9])]
+    assert r.cache.rrset(Name.from_text("www.test.").key, A, 1000.0) is None
+    for entry in r.cache.entries.values():
+        for rr in getattr(entry, "rrs", ()):
+            assert rr.rdata != b"\6\6\6\6"
+
+
+@pytest.mark.parametrize("query", [b"", b"\x00", b"\x12\x34" + b"\x01\x00" + b"\x00\x01" + b"\x00" * 6 + b"\x05abc",
+                                   b"\x12\x34\x01\x00\x00\x02\x00\x00\x00\x00\x00\x00"])
+def test_malformed_client_queries(query):
+    r = make_resolver()
+    actions = r.submit(query, "c", 1000.0)
+    assert all(isinstance(a, Answer) for a in actions)
+    if len(query) >= 12:
+        reply = actions[0].wire
+        assert reply[:2] == query[:2] and reply[3] & 0xF == 1  # FORMERR
+    else:
+        assert actions == []
+
+
+def test_ttl_counts_down_and_identical_questions_share_one_resolution():
+    net = internet("www A 192.0.2.1\n")
+    r = make_resolver()
+    q = encode(make_query(Name.from_text("www.example."), A, ident=1, rd=True))
+    first = r.submit(q, "one", 1000.0)
+    assert r.submit(q, "two", 1000.0) == []  # joins the resolution in flight
+    actions, answers = list(first), []
+    while actions:
+        action = actions.pop(0)
+        if isinstance(action, Answer):
+            answers.append(action)
+        else:
+            actions += r.on_response(action.token, net.reply(action), 1000.0, source=(action.address, 53))
+    assert sorted(a.client for a in answers) == ["one", "two"]
+    later = run_query(r, net, "www.example.", A, now=1100.0)
+    assert later.answer[0].ttl == 3600 - 100
+
+
+def test_min_and_max_ttl_caps():
+    net = internet("short 5 A 192.0.2.1\nlong 999999 A 192.0.2.2\n")
+    r = make_resolver(min_ttl=60, max_ttl=600)
+    assert run_query(r, net, "short.example.", A).answer[0].ttl == 60
+    assert run_query(r, net, "long.example.", A).answer[0].ttl == 600
+
+
+def test_rfc8020_nxdomain_covers_names_below():
+    net = internet()
+    r = make_resolver(qname_minimisation=False)
+    assert run_query(r, net, "gone.example.", A).rcode == NXDOMAIN
+    asked = len(net.log)
+    assert run_query(r, net, "deeper.gone.example.", AAAA).rcode == NXDOMAIN
+    assert len(net.log) == asked
+
+
+def test_serve_stale_when_every_server_fails():
+    net = internet("www 10 A 192.0.2.1\n")
+    r = make_resolver(serve_stale=True, stale_answer_ttl=30)
+    assert run_query(r, net, "www.example.", A).rcode == NOERROR
+    net.behave(TLD_ADDR, lambda data, tcp: None)  # example.'s server goes silent
+    stale = run_query(r, net, "www.example.", A, now=1100.0)
+    assert stale.rcode == NOERROR and stale.answer[0].ttl == 30
+    assert stale.edns is not None and stale.edns.options[0].code == 15  # EDE: stale answer
+    fresh = make_resolver(serve_stale=False)
+    run_query(fresh, internet("www 10 A 192.0.2.1\n"), "www.example.", A)
+    assert run_query(fresh, net, "www.example.", A, now=1100.0).rcode == SERVFAIL
+
+
+def test_0x20_randomises_case_and_requires_it_back():
+    net = internet("www A 192.0.2.1\n")
+    r = make_resolver(use_0x20=True, seed=7)
+    assert run_query(r, net, "www.example.", A).rcode == NOERROR
+    sent = [text for _, _, text in net.log]
+    assert any(t != t.lower() for t in sent)
+    # a reply whose question lost the case is ignored (treated as not for us)
+    q = encode(make_query(Name.from_text("other.example."), A, ident=9, rd=True))
+    actions = r.submit(q, "c", 1000.0)
+    send = next(a for a in actions if isinstance(a, SendQuery))
+    query = decode(send.wire)
+    lowered = Message(id=query.id, flags=Flag.QR | Flag.AA, question=make_query(
+        Name.from_text(query.question[0].qname.to_text().lower()), A).question)
+    if query.question[0].qname.wire != query.question[0].qname.key:
+        assert r.on_response(send.token, encode(lowered), 1000.0, source=(send.address, 53)) == []
+
+
+def test_query_budget_bounds_a_referral_chain():
+    # every level refers one label further down, forever (a resolver must stop)
+    def deeper(data: bytes, tcp: bool):
+        q = decode(data)
+        qname = q.question[0].qname
+        labels = qname.labels
+        cut = Name.from_labels(labels[-(len(labels)):]) if labels else qname
+        ns = RR(owner=cut, rrtype=NS, rrclass=1, ttl=300, rdata=Name.from_text("ns.loop.example.").wire)
+        glue = RR(owner=Name.from_text("ns.loop.example."), rrtype=A, rrclass=1, ttl=300, rdata=bytes([10, 0, 0, 3]))
+        return encode(Message(id=q.id, flags=Flag.QR, question=q.question, authority=(ns,), additional=(glue,)))
+
+    net = internet("loop NS ns.loop\nns.loop A 10.0.0.3\n")
+    net.behave("10.0.0.3", deeper)
+    r = make_resolver()
+    msg = run_query(r, net, "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.loop.example.", A)
+    assert msg.rcode == SERVFAIL
+    assert len(net.log) <= r.settings.max_queries
+
+
+def test_cache_is_bounded_in_octets():
+    net = internet("".join(f"h{i} TXT \"{'x' * 200}\"\n" for i in range(200)))
+    r = make_resolver(cache_bytes=20_000, qname_minimisation=False)
+    for i in range(200):
+        run_query(r, net, f"h{i}.example.", TXT)
+    stats = r.cache.stats()
+    assert stats["bytes"] <= 20_000 and stats["evictions"] > 0
