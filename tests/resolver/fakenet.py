@@ -25,10 +25,10 @@ from dns_suite.zone.reader import ZoneReader
 Behaviour = Callable[[bytes, bool], "bytes | None"]  # (query, tcp) -> reply or None (silence)
 
 
-def zone(origin: str, text: str):
-    """A zone snapshot from master-file text; ``$TTL 3600`` and a SOA are added."""
+def zone(origin: str, text: str, *, soa: str = "SOA ns host 1 3600 600 86400 300"):
+    """A zone snapshot from master-file text; ``$TTL 3600`` and the apex ``soa`` are added."""
     apex = Name.from_text(origin)
-    head = "$TTL 3600\n@ SOA ns host 1 3600 600 86400 300\n"
+    head = f"$TTL 3600\n@ {soa}\n"
     builder = ZoneBuilder(apex)
     for record in ZoneReader(apex, file=f"{origin}zone").records((head + text).splitlines()):
         builder.add(*record)
