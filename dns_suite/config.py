@@ -443,7 +443,7 @@ class ForwardConfig:
 class ResolverConfig:
     """The ``[resolver]`` table: the caching recursive resolver.
 
-    The keys from ``qname_minimisation`` to ``lame_ttl`` are those of
+    The keys from ``qname_minimisation`` to ``max_inflight`` are those of
     :class:`dns_suite.resolver.settings.Settings`, with the same defaults and meanings.
 
     Attributes:
@@ -480,6 +480,7 @@ class ResolverConfig:
         timeout (float): First upstream timeout, seconds (<= max_timeout).
         max_timeout (float): The longest upstream timeout, seconds.
         lame_ttl (int): How long a lame or broken server is avoided, seconds.
+        max_inflight (int): Client questions resolved at once (1..1,000,000); more get SERVFAIL.
     """
 
     listen: tuple[str, ...] = _field(("127.0.0.1:53", "[::1]:53"), check=listen_addresses)
@@ -514,6 +515,7 @@ class ResolverConfig:
     timeout: float = _field(1.0, check=positive_seconds)
     max_timeout: float = _field(4.0, check=positive_seconds)
     lame_ttl: int = _field(900, check=between(0, MAX_TTL))
+    max_inflight: int = _field(10000, check=between(1, 1_000_000))
 
 
 def _resolver_problem(cfg: ResolverConfig) -> tuple[str, str] | None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from dns_suite.resolver.actions import Action, Answer, SendQuery
+from dns_suite.resolver.answers import AnswerTable
 from dns_suite.resolver.cache import Cache
 from dns_suite.resolver.resolution import Ask, Budget, Iteration, Outcome
 from dns_suite.resolver.servers import ServerTable
@@ -37,7 +38,7 @@ from dns_suite.wire.types import Flag
 
 log = logging.getLogger("dns_suite.resolver")
 
-NOERROR, FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS = 0, 1, 2, 4, 5, 16
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, BADVERS = 0, 1, 2, 3, 4, 5, 16
 _NO_ANSWER_QUESTION_OK = (FORMERR, SERVFAIL, NOTIMP, REFUSED)
 _META_TYPES = (251, 252, 250, 249)  # IXFR, AXFR, TSIG, TKEY: not for a resolver
 EDE_OTHER = 0
@@ -49,6 +50,7 @@ class _Client:
     handle: object
     query: Message
     tcp: bool
+    wire: bytes
 
 
 @dataclass(slots=True)
@@ -84,6 +86,7 @@ class Resolver:
         self.servers = ServerTable(timeout=settings.timeout, max_timeout=settings.max_timeout,
                                    lame_ttl=settings.lame_ttl, randbits=randbits)
         self.iteration = Iteration(settings, hints, self.cache, self.servers, randbits)
+        self.answers = AnswerTable()
         self.tasks: dict[tuple, _Task] = {}
         self.pending: dict[int, _Pending] = {}
         self._next_token = 1
@@ -96,6 +99,10 @@ class Resolver:
         Malformed queries get FORMERR (nothing when not even a header can be read);
         other opcodes NOTIMP; zone transfers and meta types REFUSED; EDNS version > 0 BADVERS.
         """
+        if not tcp:
+            reply = self.answers.get(query, now)
+            if reply is not None:
+                return [Answer(client=client, wire=reply)]
         try:
             msg = decode(query)
         except WireError:
@@ -112,16 +119,35 @@ class Resolver:
         do = bool(msg.edns and msg.edns.do)
         cd = bool(msg.flags & Flag.CD)
         key = (q.qname.key, q.qtype, do, cd)
-        entry = _Client(handle=client, query=msg, tcp=tcp)
+        entry = _Client(handle=client, query=msg, tcp=tcp, wire=query)
         task = self.tasks.get(key)
         if task is not None:
             task.clients.append(entry)
             return []
+        if len(self.tasks) >= self.settings.max_inflight:
+            busy = Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "too many resolutions in flight"))
+            return [Answer(client=client, wire=_render(msg, busy, tcp))]
         ctx = Budget(now=now, do=do, cd=cd)
         task = _Task(key=key, gen=self.iteration.answer(ctx, q.qname, q.qtype), ctx=ctx,
                      question=q, clients=[entry])
         self.tasks[key] = task
         return self._advance(task, None, now)
+
+    def cached_reply(self, query: bytes, now: float) -> bytes | None:
+        """The hot path: a rendered reply to this exact UDP query, TTLs counted down, or None."""
+        return self.answers.get(query, now)
+
+    def reconfigure(self, settings: Settings, hints: Hints) -> None:
+        """New settings and hints (SIGHUP); the cache stays, rendered replies are dropped."""
+        self.settings = settings
+        self.iteration.settings, self.iteration.hints = settings, hints
+        cache = self.cache
+        cache.max_bytes, cache.min_ttl, cache.max_ttl = settings.cache_bytes, settings.min_ttl, settings.max_ttl
+        cache.max_negative_ttl = settings.max_negative_ttl
+        cache.stale_max = settings.stale_max if settings.serve_stale else 0
+        self.servers.timeout, self.servers.max_timeout = settings.timeout, settings.max_timeout
+        self.servers.lame_ttl = settings.lame_ttl
+        self.answers.clear()
 
     # --- upstream side ----------------------------------------------------------
     def on_response(self, token: int, reply: bytes, now: float, *, source: tuple[str, int] | None = None,
@@ -175,7 +201,13 @@ class Resolver:
         self.tasks.pop(task.key, None)
         if outcome.rcode == SERVFAIL and not outcome.cached and not outcome.answer:  # a loop is found again in the cache
             self.cache.put_servfail(task.question.qname.key, task.question.qtype, self.settings.servfail_ttl, now)
-        return [Answer(client=c.handle, wire=_render(c.query, outcome, c.tcp)) for c in task.clients]
+        answers = []
+        for c in task.clients:
+            wire = _render(c.query, outcome, c.tcp)
+            if not c.tcp and outcome.rcode in (NOERROR, NXDOMAIN) and outcome.ede is None:
+                self.answers.put(c.wire, wire, now)
+            answers.append(Answer(client=c.handle, wire=wire))
+        return answers
 
 
 def _refusal(msg: Message) -> int | None:

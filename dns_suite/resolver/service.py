@@ -175,7 +175,12 @@ class ResolverService:
 
     # --- client queries ----------------------------------------------------------------
     def udp_query(self, data: bytes, addr: tuple, transport: asyncio.DatagramTransport) -> None:
-        """A datagram on a listener: the access list, then the core."""
+        """A datagram on a listener: the access list, then a rendered reply or the core."""
+        if self.acl.allows(addr[0]):  # the hot path: an identical question answered recently
+            cached = self.core.cached_reply(data, self.clock())
+            if cached is not None:
+                transport.sendto(cached, addr)
+                return
         try:
             reply = self.handler(data, addr[0])
             if reply is None:
@@ -241,8 +246,8 @@ class ResolverService:
     # --- reload and stop -----------------------------------------------------------------
     async def reload(self) -> None:
         """SIGHUP: re-read the config; the access list and the log level change at once, the
-        core (and its cache) stays. Changes to listen, workers, settings, forward/stub zones
-        and root hints are reported and wait for a restart (the core takes them when built)."""
+        core (and its cache) stays and takes new settings, forward/stub zones and root hints.
+        Changes to listen and workers are reported and wait for a restart."""
         if self.config_path is None:
             log.info("reload: no config file; nothing to reload")
             return
@@ -255,9 +260,12 @@ class ResolverService:
         self.acl, self.handler = acl, guard(acl, _deferred)
         if "log_level" not in self.overrides:
             logging.getLogger().setLevel(cfg.log_level.upper())
+        if (settings, hints) != (self.settings, self.hints):
+            self.core.reconfigure(settings, hints)  # the cache stays
+            self.settings, self.hints = settings, hints
+            log.info("reload: new resolver settings and root hints applied, cache kept")
         kept = [what for what, old, new in (
-            ("listen", self.cfg.listen, cfg.listen), ("workers", self.cfg.workers, cfg.workers),
-            ("settings", self.settings, settings), ("root hints", self.hints, hints)) if old != new]
+            ("listen", self.cfg.listen, cfg.listen), ("workers", self.cfg.workers, cfg.workers)) if old != new]
         if kept:
             log.warning("reload: changes to %s need a restart; kept the old ones", ", ".join(kept))
         self.cfg = dataclasses.replace(cfg, listen=self.cfg.listen, workers=self.cfg.workers)

@@ -61,6 +61,7 @@ class Settings:
         timeout: first upstream timeout, seconds (later ones come from the RTT).
         max_timeout: the longest upstream timeout, seconds.
         lame_ttl: how long a lame or broken server is avoided, seconds.
+        max_inflight: client questions resolved at once; more get SERVFAIL (bounds upstream sockets).
         forwards: forward and stub zones.
     """
 
@@ -86,4 +87,5 @@ class Settings:
     timeout: float = 1.0
     max_timeout: float = 4.0
     lame_ttl: int = 900
+    max_inflight: int = 10000
     forwards: tuple[ServerSet, ...] = field(default=())

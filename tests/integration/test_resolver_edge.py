@@ -54,6 +54,12 @@ class FakeCore:
         return [SendQuery(token=token, address=self.upstream[0], port=self.upstream[1], tcp=self.tcp,
                           wire=wire, timeout=self.timeout)]
 
+    def cached_reply(self, query: bytes, now: float) -> None:
+        return None  # no hot path: every query reaches submit
+
+    def reconfigure(self, settings, hints) -> None:
+        self.settings, self.hints = settings, hints
+
     def on_response(self, token: int, reply: bytes, now: float, *, source=None, tcp=False) -> list:
         self.responses.append((token, reply, source, tcp))
         client, query = self.pending.pop(token)
@@ -280,16 +286,16 @@ def test_not_allowed_client_is_refused_before_the_core(tmp_path: Path) -> None:
     asyncio.run(body())
 
 
-def test_reload_keeps_what_needs_a_restart(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_reload_applies_settings_to_the_same_core(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async def body():
         conf = tmp_path / "resolver.toml"
         async with running(conf) as (service, core, addr):
-            before = service.settings
+            assert not service.settings.use_0x20
             conf.write_text(conf.read_text() + "use_0x20 = true\n")
             with caplog.at_level(logging.INFO, logger="dns_suite.resolver"):
                 await service.reload()
-            assert "changes to settings need a restart" in caplog.text
-            assert service.settings is before and service.core is core
+            assert "settings and root hints applied, cache kept" in caplog.text
+            assert service.core is core and core.settings.use_0x20 and service.settings.use_0x20
             conf.write_text("[resolver]\nmax_ttl = -1\n")
             with caplog.at_level(logging.INFO, logger="dns_suite.resolver"):
                 await service.reload()

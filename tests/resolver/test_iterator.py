@@ -280,3 +280,40 @@ def test_cache_is_bounded_in_octets():
         run_query(r, net, f"h{i}.example.", TXT)
     stats = r.cache.stats()
     assert stats["bytes"] <= 20_000 and stats["evictions"] > 0
+
+
+def test_rendered_replies_count_down_like_the_cache():
+    net = internet("www 100 A 192.0.2.1\nmx 100 MX 10 www\n")
+    r = make_resolver()
+    run_query(r, net, "www.example.", A)
+    asked = len(net.log)
+    hot = run_query(r, net, "www.example.", A, now=1030.5)
+    assert r.answers.hits == 1 and len(net.log) == asked
+    r.answers.clear()
+    slow = run_query(r, net, "www.example.", A, now=1030.5)
+    assert hot.answer == slow.answer and hot.answer[0].ttl == 69  # 100 s TTL, 30.5 s later
+    run_query(r, net, "www.example.", A, now=1040.0)
+    assert run_query(r, net, "www.example.", A, now=1099.0).answer[0].ttl == 1
+    assert run_query(r, net, "www.example.", A, now=1100.0).answer[0].ttl == 100, "expired: resolved again"
+    assert len(net.log) > asked
+
+
+def test_reconfigure_keeps_the_cache_and_drops_rendered_replies():
+    net = internet("www A 192.0.2.1\n")
+    r = make_resolver()
+    run_query(r, net, "www.example.", A)
+    asked = len(net.log)
+    r.reconfigure(r.settings.__class__(query_private=True, max_ttl=60), r.iteration.hints)
+    assert not r.answers.table
+    assert run_query(r, net, "www.example.", A, now=1001.0).rcode == NOERROR
+    assert len(net.log) == asked
+
+
+def test_in_flight_limit_answers_servfail():
+    net = internet("www A 192.0.2.1\n")
+    r = make_resolver(max_inflight=1)
+    first = r.submit(encode(make_query(Name.from_text("www.example."), A, ident=1, rd=True)), "a", 1000.0)
+    assert first and isinstance(first[0], SendQuery)
+    busy = r.submit(encode(make_query(Name.from_text("other.example."), A, ident=2, rd=True)), "b", 1000.0)
+    assert isinstance(busy[0], Answer) and decode(busy[0].wire).rcode == SERVFAIL
+    assert net  # the first resolution is still pending: no reply was fed
