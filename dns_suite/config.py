@@ -443,7 +443,7 @@ class ForwardConfig:
 class ResolverConfig:
     """The ``[resolver]`` table: the caching recursive resolver.
 
-    The keys from ``qname_minimisation`` to ``max_inflight`` are those of
+    The keys from ``qname_minimisation`` to ``local_zones`` are those of
     :class:`dns_suite.resolver.settings.Settings`, with the same defaults and meanings.
 
     Attributes:
@@ -481,6 +481,8 @@ class ResolverConfig:
         max_timeout (float): The longest upstream timeout, seconds.
         lame_ttl (int): How long a lame or broken server is avoided, seconds.
         max_inflight (int): Client questions resolved at once (1..1,000,000); more get SERVFAIL.
+        local_zones (bool): Answer localhost., invalid. and the private reverse zones locally
+            (RFC 6761, RFC 6303).
     """
 
     listen: tuple[str, ...] = _field(("127.0.0.1:53", "[::1]:53"), check=listen_addresses)
@@ -516,6 +518,7 @@ class ResolverConfig:
     max_timeout: float = _field(4.0, check=positive_seconds)
     lame_ttl: int = _field(900, check=between(0, MAX_TTL))
     max_inflight: int = _field(10000, check=between(1, 1_000_000))
+    local_zones: bool = True
 
 
 def _resolver_problem(cfg: ResolverConfig) -> tuple[str, str] | None:

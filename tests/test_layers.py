@@ -88,7 +88,7 @@ RULES: dict[str, Allowed] = {
         internal=("wire", "zone", "authoritative.engine", *SERVICE_EXTRAS)
     ),
     "resolver/upstream.py": Allowed(),
-    "resolver/*": Allowed(internal=("wire", "zone", "authoritative.engine")),
+    "resolver/*": Allowed(internal=("wire", "zone", "authoritative.engine", "authoritative.zoneset")),
     "acme/agent.py": Allowed(
         internal=("wire", *SERVICE_EXTRAS), third_party=("acme", "josepy", "cryptography")
     ),

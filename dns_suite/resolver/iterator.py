@@ -28,6 +28,7 @@ from typing import Callable
 from dns_suite.resolver.actions import Action, Answer, SendQuery
 from dns_suite.resolver.answers import AnswerTable
 from dns_suite.resolver.cache import Cache
+from dns_suite.resolver.localzones import answer_locally, local_zones
 from dns_suite.resolver.resolution import Ask, Budget, Iteration, Outcome
 from dns_suite.resolver.servers import ServerTable
 from dns_suite.resolver.settings import Hints, Settings
@@ -87,6 +88,7 @@ class Resolver:
                                    lame_ttl=settings.lame_ttl, randbits=randbits)
         self.iteration = Iteration(settings, hints, self.cache, self.servers, randbits)
         self.answers = AnswerTable()
+        self.local = local_zones()
         self.tasks: dict[tuple, _Task] = {}
         self.pending: dict[int, _Pending] = {}
         self._next_token = 1
@@ -116,6 +118,11 @@ class Resolver:
         if refusal is not None:
             return [Answer(client=client, wire=_render(msg, Outcome(rcode=refusal), tcp))]
         q = msg.question[0]
+        if self.settings.local_zones:
+            local = answer_locally(self.local, q.qname, q.qtype)
+            if local is not None:
+                outcome = Outcome(rcode=local.rcode, answer=local.answer, authority=local.authority, aa=True)
+                return [Answer(client=client, wire=_render(msg, outcome, tcp))]
         do = bool(msg.edns and msg.edns.do)
         cd = bool(msg.flags & Flag.CD)
         key = (q.qname.key, q.qtype, do, cd)
@@ -236,7 +243,7 @@ def _matches(msg: Message, ask: Ask, case_exact: bool) -> bool:
 
 def _render(query: Message, outcome: Outcome, tcp: bool) -> bytes:
     """The client's reply: its ID, question, RD and CD; RA set; EDNS when it used EDNS."""
-    flags = Flag.QR | Flag.RA | (query.flags & (Flag.RD | Flag.CD))
+    flags = Flag.QR | Flag.RA | (query.flags & (Flag.RD | Flag.CD)) | (Flag.AA if outcome.aa else 0)
     edns = None
     if query.edns is not None:
         options = (ede_option(*outcome.ede),) if outcome.ede is not None else ()

@@ -73,6 +73,7 @@ class Outcome:
         authority: the SOA of a negative answer.
         ede: an extended DNS error (RFC 8914) as (info code, text), or None.
         cached: True when nothing was asked upstream.
+        aa: answered from a local zone (RFC 6303): AA is set.
     """
 
     rcode: int
@@ -80,6 +81,7 @@ class Outcome:
     authority: list[RR] = field(default_factory=list)
     ede: tuple[int, str] | None = None
     cached: bool = True
+    aa: bool = False
 
 
 @dataclass(slots=True)

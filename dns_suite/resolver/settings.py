@@ -61,6 +61,8 @@ class Settings:
         timeout: first upstream timeout, seconds (later ones come from the RTT).
         max_timeout: the longest upstream timeout, seconds.
         lame_ttl: how long a lame or broken server is avoided, seconds.
+        local_zones: answer localhost., invalid. and the private reverse zones locally
+            (RFC 6761, RFC 6303).
         max_inflight: client questions resolved at once; more get SERVFAIL (bounds upstream sockets).
         forwards: forward and stub zones.
     """
@@ -88,4 +90,5 @@ class Settings:
     max_timeout: float = 4.0
     lame_ttl: int = 900
     max_inflight: int = 10000
+    local_zones: bool = True
     forwards: tuple[ServerSet, ...] = field(default=())

@@ -317,3 +317,19 @@ def test_in_flight_limit_answers_servfail():
     busy = r.submit(encode(make_query(Name.from_text("other.example."), A, ident=2, rd=True)), "b", 1000.0)
     assert isinstance(busy[0], Answer) and decode(busy[0].wire).rcode == SERVFAIL
     assert net  # the first resolution is still pending: no reply was fed
+
+
+@pytest.mark.parametrize("qname,qtype,rcode,answers", [
+    ("localhost.", A, NOERROR, 1), ("www.localhost.", AAAA, NOERROR, 1), ("1.0.0.127.in-addr.arpa.", 12, NOERROR, 1),
+    ("4.3.2.10.in-addr.arpa.", 12, NXDOMAIN, 0), ("1.1.168.192.in-addr.arpa.", 12, NXDOMAIN, 0),
+    ("anything.invalid.", A, NXDOMAIN, 0),
+])
+def test_local_zones_never_leave_the_host(qname, qtype, rcode, answers):
+    net = internet()
+    r = make_resolver()
+    msg = run_query(r, net, qname, qtype)
+    assert (msg.rcode, len(msg.answer), bool(msg.flags & Flag.AA)) == (rcode, answers, True)
+    assert net.log == []
+    off = make_resolver(local_zones=False)
+    run_query(off, net, qname, qtype)
+    assert net.log, "with local_zones off the name is resolved upstream"
