@@ -8,6 +8,8 @@ stored, the TTLs are rewritten once for that second (original TTL minus elapsed 
 rounded up),
 so answers count down exactly as the cache does (DESIGN "The hot path"). An entry lives
 until its smallest TTL runs out; the table is bounded (oldest entries dropped first).
+An entry served a few times and within the last tenth of its life is listed in ``due``
+once, for the core to refresh (prefetch) before it expires.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from dns_suite.wire.errors import WireError
 from dns_suite.wire.name import decode_name
 
 OPT = 41
+PREFETCH_HITS = 3  # answers from an entry before it is worth refreshing early
 
 
 class _Entry:
-    __slots__ = ("body", "stored", "expires", "offsets", "ttls", "second")
+    __slots__ = ("body", "stored", "expires", "offsets", "ttls", "second", "hits")
 
     def __init__(self, body: bytes, stored: float, expires: float, offsets: list[int], ttls: list[int]) -> None:
         self.body = body          # the reply after its 2-octet ID
@@ -31,6 +34,7 @@ class _Entry:
         self.offsets = offsets    # TTL field offsets in body
         self.ttls = ttls          # their values when stored
         self.second = 0           # whole seconds elapsed that ``body`` reflects
+        self.hits = 0             # served from here; -1 once flagged for prefetch
 
 
 def ttl_offsets(reply: bytes) -> tuple[list[int], list[int]]:
@@ -71,6 +75,7 @@ class AnswerTable:
         self.max_entries = max_entries
         self.table: dict[bytes, _Entry] = {}
         self.hits = 0
+        self.due: list[bytes] = []  # keys of popular entries in their last 10 %: refresh them
 
     def get(self, query: bytes, now: float) -> bytes | None:
         """The reply to ``query`` with its ID and TTLs as of ``now``, or None."""
@@ -80,6 +85,10 @@ class AnswerTable:
         if now >= entry.expires:
             del self.table[query[2:]]
             return None
+        entry.hits += 1
+        if entry.hits >= PREFETCH_HITS and entry.expires - now < (entry.expires - entry.stored) / 10:
+            entry.hits = -1_000_000  # flagged once
+            self.due.append(query[2:])
         second = ceil(now - entry.stored)  # never more TTL than the cache would give
         if second != entry.second:
             body = bytearray(entry.body)

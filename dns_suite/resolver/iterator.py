@@ -144,6 +144,31 @@ class Resolver:
         """The hot path: a rendered reply to this exact UDP query, TTLs counted down, or None."""
         return self.answers.get(query, now)
 
+    def prefetch(self, now: float) -> list[Action]:
+        """Refresh popular answers near expiry (call about once a second); off unless ``prefetch``."""
+        due, self.answers.due = self.answers.due, []
+        if not self.settings.prefetch:
+            return []
+        actions: list[Action] = []
+        for key in due:
+            try:
+                q = decode(b"\0\0" + key).question[0]
+            except (WireError, IndexError):
+                continue
+            task_key = ("prefetch", q.qname.key, q.qtype)
+            if task_key in self.tasks or len(self.tasks) >= self.settings.max_inflight:
+                continue
+            ctx = Budget(now=now)
+            task = _Task(key=task_key, gen=self._refresh(ctx, q), ctx=ctx, question=q)
+            self.tasks[task_key] = task
+            actions += self._advance(task, None, now)
+        return actions
+
+    def _refresh(self, ctx: Budget, q: Question):
+        """Iterate for the question again, bypassing the cached answer (the new one is cached)."""
+        yield from self.iteration.iterate(ctx, q.qname, q.qtype)
+        return Outcome(rcode=NOERROR)
+
     def reconfigure(self, settings: Settings, hints: Hints) -> None:
         """New settings and hints (SIGHUP); the cache stays, rendered replies are dropped."""
         self.settings = settings

@@ -58,6 +58,7 @@ from dns_suite.wire.types import Rcode
 log = logging.getLogger("dns_suite.resolver")
 
 ANSWER_WAIT = 30.0
+TICK = 1.0  # seconds between prefetch rounds
 """Seconds a TCP client's query may wait for the core's Answer before it gets SERVFAIL."""
 
 SHIPPED_HINTS = "root.hints"
@@ -156,6 +157,7 @@ class ResolverService:
                              max_connections=cfg.tcp_max_connections, defer=self.tcp_query)
         self.udp: list[asyncio.DatagramTransport] = []
         self.upstream: Upstream | None = None
+        self._ticker: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Bind the listeners and serve; raises OSError when an address cannot be bound."""
@@ -169,9 +171,18 @@ class ResolverService:
                 raise OSError(exc.errno, f"UDP {host}:{port}: {exc.strerror}") from None
             transport, _ = await loop.create_datagram_endpoint(lambda: _Listener(self), sock=sock)
             self.udp.append(transport)
+        self._ticker = loop.call_later(TICK, self._tick)
         self._warn_if_open()
         log.info("serving listen=%s allow=%s root_servers=%d forwards=%d", ",".join(self.cfg.listen),
                  ",".join(self.cfg.allow) or "(nobody)", len(self.hints.servers), len(self.settings.forwards))
+
+    def _tick(self) -> None:
+        """Once a second: let the core refresh popular answers near expiry (prefetch)."""
+        try:
+            self._run(self.core.prefetch(self.clock()))
+        except Exception as exc:  # noqa: BLE001 - our bug: logged, the service goes on
+            log.error("bug in prefetch: %r", exc, exc_info=exc)
+        self._ticker = asyncio.get_running_loop().call_later(TICK, self._tick)
 
     # --- client queries ----------------------------------------------------------------
     def udp_query(self, data: bytes, addr: tuple, transport: asyncio.DatagramTransport) -> None:
@@ -278,6 +289,8 @@ class ResolverService:
 
     async def stop(self) -> None:
         """SIGTERM/SIGINT: close the listeners, abandon the upstream queries."""
+        if self._ticker is not None:
+            self._ticker.cancel()
         for transport in self.udp:
             transport.close()
         if self.upstream is not None:

@@ -57,6 +57,9 @@ class FakeCore:
     def cached_reply(self, query: bytes, now: float) -> None:
         return None  # no hot path: every query reaches submit
 
+    def prefetch(self, now: float) -> list:
+        return []
+
     def reconfigure(self, settings, hints) -> None:
         self.settings, self.hints = settings, hints
 

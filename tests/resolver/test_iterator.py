@@ -333,3 +333,21 @@ def test_local_zones_never_leave_the_host(qname, qtype, rcode, answers):
     off = make_resolver(local_zones=False)
     run_query(off, net, qname, qtype)
     assert net.log, "with local_zones off the name is resolved upstream"
+
+
+def test_prefetch_refreshes_a_popular_answer_before_it_expires():
+    net = internet("www 100 A 192.0.2.1\n")
+    r = make_resolver()
+    run_query(r, net, "www.example.", A)
+    for t in (1010.0, 1020.0, 1030.0, 1095.0):
+        run_query(r, net, "www.example.", A, now=t)
+    asked = len(net.log)
+    actions = r.prefetch(1095.0)
+    assert [a for a in actions if isinstance(a, SendQuery)], "the popular entry is refreshed"
+    while actions:
+        action = actions.pop(0)
+        actions += r.on_response(action.token, net.reply(action), 1095.0, source=(action.address, 53))
+    assert len(net.log) > asked
+    assert r.prefetch(1096.0) == [], "once"
+    fresh = run_query(r, net, "www.example.", A, now=1101.0)
+    assert fresh.answer[0].ttl >= 90 and len(net.log) == asked + 1, "served from the refreshed cache"
