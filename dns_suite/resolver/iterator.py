@@ -29,7 +29,8 @@ from dns_suite.resolver.actions import Action, Answer, SendQuery
 from dns_suite.resolver.answers import AnswerTable
 from dns_suite.resolver.cache import Cache
 from dns_suite.resolver.localzones import answer_locally, local_zones
-from dns_suite.resolver.resolution import Ask, Budget, Iteration, Outcome
+from dns_suite.resolver.resolution import Iteration
+from dns_suite.resolver.state import Ask, Budget, Outcome
 from dns_suite.resolver.servers import ServerTable
 from dns_suite.resolver.settings import Hints, Settings
 from dns_suite.wire.edns import Edns, ede_option

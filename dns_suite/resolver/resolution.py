@@ -21,120 +21,26 @@ replies back, so the logic reads top to bottom while staying free of I/O:
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 from typing import Callable, Generator
 
 from dns_suite.resolver import cache as C
+from dns_suite.resolver.asking import Asker
 from dns_suite.resolver.cache import Cache, Hit
 from dns_suite.resolver.scrub import (ANSWER, CNAME_KIND, LAME, NODATA, NXDOMAIN, REFERRAL, THROWAWAY, YXDOMAIN,
                                       Classified, addresses_of, classify, dname_substitute, target)
 from dns_suite.resolver.servers import ServerTable, is_private
 from dns_suite.resolver.settings import Hints, ServerSet, Settings
-from dns_suite.wire.edns import Edns
+from dns_suite.resolver.state import Ask, Budget, Cut, Outcome, fail
 from dns_suite.wire.errors import WireError
-from dns_suite.wire.message import RR, Message, Question, encode
+from dns_suite.wire.message import RR, Message
 from dns_suite.wire.name import ROOT, Name
-from dns_suite.wire.types import Flag
 
 A, NS, CNAME, AAAA, DS = 1, 2, 5, 28, 43
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN_RCODE, YXDOMAIN_RCODE = 0, 1, 2, 3, 6
+NOERROR, SERVFAIL, NXDOMAIN_RCODE, YXDOMAIN_RCODE = 0, 2, 3, 6
 EDE_OTHER, EDE_STALE, EDE_STALE_NXDOMAIN, EDE_NO_REACHABLE = 0, 3, 19, 22
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ask:
-    """A query to send (yielded by the generators).
-
-    Attributes:
-        address, port: the server.
-        tcp: over TCP.
-        wire: the query octets.
-        qid: its ID.
-        question: the question as sent (case matters with 0x20).
-        timeout: seconds to wait.
-    """
-
-    address: str
-    port: int
-    tcp: bool
-    wire: bytes
-    qid: int
-    question: Question
-    timeout: float
-
-
-@dataclass(slots=True)
-class Outcome:
-    """The result of a resolution.
-
-    Attributes:
-        rcode: NOERROR, NXDOMAIN or SERVFAIL.
-        answer: the answer section (TTLs as remaining).
-        authority: the SOA of a negative answer.
-        ede: an extended DNS error (RFC 8914) as (info code, text), or None.
-        cached: True when nothing was asked upstream.
-        aa: answered from a local zone (RFC 6303): AA is set.
-    """
-
-    rcode: int
-    answer: list[RR] = field(default_factory=list)
-    authority: list[RR] = field(default_factory=list)
-    ede: tuple[int, str] | None = None
-    cached: bool = True
-    aa: bool = False
-
-
-@dataclass(slots=True)
-class Cut:
-    """The zone cut an iteration is at.
-
-    Attributes:
-        zone: the zone's apex (the bailiwick of its servers).
-        hosts: NS names whose addresses are not known yet, in the order to resolve them.
-        servers: addresses known so far.
-        tried: addresses that failed during this iteration.
-        fallback: glue addresses the parent gave that differ from the child's, tried
-            when ``servers`` are exhausted.
-    """
-
-    zone: Name
-    hosts: list[Name]
-    servers: list[str]
-    tried: set[str] = field(default_factory=set)
-    fallback: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Budget:
-    """Limits shared by a client query and its sub-resolutions (NXNS: RFC 9156 §2.3, CVE-2020-12662).
-
-    Attributes:
-        now: the current time, monotonic seconds (the driver updates it).
-        do, cd: the client's DO and CD bits, passed upstream.
-        queries, glueless: spent so far.
-        pending: (name key, qtype) under resolution: asking for one again is a cycle.
-        error: the reason of a failure, for the EDE.
-    """
-
-    now: float
-    do: bool = False
-    cd: bool = False
-    queries: int = 0
-    glueless: int = 0
-    pending: set[tuple[bytes, int]] = field(default_factory=set)
-    error: tuple[int, str] | None = None
-
-
-Gen = Generator[Ask, "Message | None", object]
-
-
-def _fail(ctx: Budget, code: int, text: str) -> Hit:
-    if ctx.error is None:
-        ctx.error = (code, text)
-    return Hit(kind=C.SERVFAIL)
-
-
-class Iteration:
+class Iteration(Asker):
     """The shared state resolutions work on: cache, server table, settings, hints, randomness."""
 
     def __init__(self, settings: Settings, hints: Hints, cache: Cache, servers: ServerTable,
@@ -210,9 +116,9 @@ class Iteration:
             qn, qt = self._minimised(name, qtype, labels) if minimise else (name, qtype)
             address = yield from self._next_server(ctx, cut)
             if address is None:
-                return _fail(ctx, EDE_NO_REACHABLE, f"no server of {cut.zone} answered")
+                return fail(ctx, EDE_NO_REACHABLE, f"no server of {cut.zone} answered")
             if ctx.queries >= self.settings.max_queries:
-                return _fail(ctx, EDE_OTHER, "upstream query limit reached")
+                return fail(ctx, EDE_OTHER, "upstream query limit reached")
             reply = yield from self.ask(ctx, address, self.hints.port, qn, qt)
             found = self._classify(reply, cut.zone, qn, qt)
             if found.kind in (LAME, THROWAWAY) and reply is not None and (qn.key != name.key or qt != qtype):
@@ -223,7 +129,7 @@ class Iteration:
             elif found.kind == REFERRAL:
                 referrals += 1
                 if referrals > self.settings.max_referrals:
-                    return _fail(ctx, EDE_OTHER, "referral limit reached")
+                    return fail(ctx, EDE_OTHER, "referral limit reached")
                 self._store_referral(found, ctx.now)
                 cut = self._cut(found.cut, found.ns, ctx.now)
                 labels = cut.zone.label_count() + 1
@@ -415,40 +321,6 @@ class Iteration:
                 return found
         return []
 
-    # --- asking -----------------------------------------------------------------
-    def ask(self, ctx: Budget, address: str, port: int, qname: Name, qtype: int, *, rd: bool = False
-            ) -> Generator[Ask, "Message | None", Message | None]:
-        """One question to one server: UDP, then TCP on TC, then without EDNS on FORMERR."""
-        server = self.servers.get(address)
-        tcp = False
-        for _ in range(3):
-            edns = None if server.no_edns else Edns(payload=self.settings.edns_payload, do=ctx.do)
-            ctx.queries += 1
-            reply = yield self._make_ask(ctx, address, port, qname, qtype, rd=rd, tcp=tcp, edns=edns)
-            if reply is None:
-                return None
-            if reply.flags & Flag.TC:
-                if tcp:
-                    return None
-                tcp = True
-                continue
-            if reply.rcode == FORMERR and edns is not None:
-                server.no_edns = True
-                continue
-            return reply
-        return None
-
-    def _make_ask(self, ctx: Budget, address: str, port: int, qname: Name, qtype: int, *, rd: bool,
-                  tcp: bool, edns: Edns | None) -> Ask:
-        if self.settings.use_0x20:
-            qname = _randomise_case(qname, self.randbits)
-        question = Question(qname=qname, qtype=qtype)
-        qid = self.randbits(16)
-        flags = (Flag.RD if rd else 0) | (Flag.CD if ctx.cd else 0)
-        wire = encode(Message(id=qid, flags=flags, question=(question,), edns=edns))
-        return Ask(address=address, port=port, tcp=tcp, wire=wire, qid=qid, question=question,
-                   timeout=self.servers.timeout_for(address))
-
     def _ask_forward(self, ctx: Budget, fwd: ServerSet, name: Name, qtype: int
                      ) -> Generator[Ask, "Message | None", Hit]:
         """A forward zone (RD=1 to resolvers) or a stub zone (RD=0 to its servers)."""
@@ -463,7 +335,7 @@ class Iteration:
             if found.kind in (ANSWER, NODATA, NXDOMAIN, CNAME_KIND, YXDOMAIN):
                 return self._store_answer(found, name, qtype, ctx.now)
             tried.add(addresses[0])
-        return _fail(ctx, EDE_NO_REACHABLE, f"no server of {fwd.zone} answered")
+        return fail(ctx, EDE_NO_REACHABLE, f"no server of {fwd.zone} answered")
 
 
 def _ttl(rrs: tuple[RR, ...], ttl: int) -> tuple[RR, ...]:
@@ -472,16 +344,3 @@ def _ttl(rrs: tuple[RR, ...], ttl: int) -> tuple[RR, ...]:
 
 def _address_text(rr: RR) -> str:
     return str(ipaddress.ip_address(rr.rdata))
-
-
-def _randomise_case(name: Name, randbits: Callable[[int], int]) -> Name:
-    """0x20 (draft-vixie-dnsext-dns0x20): flip the case of letters at random."""
-    out = bytearray(name.wire)
-    pos = 0
-    while out[pos]:
-        length = out[pos]
-        for i in range(pos + 1, pos + 1 + length):
-            if 97 <= (out[i] | 0x20) <= 122 and randbits(1):
-                out[i] ^= 0x20
-        pos += length + 1
-    return Name(bytes(out), name.key)
