@@ -455,8 +455,8 @@ class ResolverConfig:
         root_hints_port (int): The port the hinted root servers listen on (53; labs and tests).
         forward (tuple[ForwardConfig, ...]): Forward zones, from ``[[resolver.forward]]``.
         stub (tuple[ForwardConfig, ...]): Stub zones, from ``[[resolver.stub]]``.
-        workers (int): UDP worker processes; only 1 for now (everything in the control
-            process; resolver workers, each with its own cache, come later).
+        workers (int): Processes serving the same addresses with SO_REUSEPORT (1..256), each
+            with its own cache (DESIGN "Process model"); 1 serves in one process.
         log_level (str): ``debug``, ``info``, ``warning`` or ``error`` (``--log-level`` wins).
         tcp_idle_timeout (float): Seconds a client TCP connection may stay idle (RFC 7766 §6.2.3).
         tcp_max_connections (int): Concurrent client TCP connections accepted (>= 1).
@@ -491,7 +491,7 @@ class ResolverConfig:
     root_hints_port: int = _field(53, check=between(1, 65535))
     forward: tuple[ForwardConfig, ...] = ()
     stub: tuple[ForwardConfig, ...] = ()
-    workers: int = _field(1, check=lambda v: None if v == 1 else f"only 1 for now, got {v}")
+    workers: int = _field(1, check=between(1, 256))
     log_level: str = _field("info", check=one_of("debug", "info", "warning", "error"))
     tcp_idle_timeout: float = _field(10.0, check=positive_seconds)
     tcp_max_connections: int = _field(256, check=at_least(1))

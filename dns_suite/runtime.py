@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from typing import Awaitable, Callable
+
+log = logging.getLogger("dns_suite.runtime")
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -44,3 +47,62 @@ async def serve_until_stopped(start: Callable[[], Awaitable[None]], stop: Callab
     await start()
     await stopping.wait()
     await stop()
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when its parent dies (prctl PR_SET_PDEATHSIG), so no
+    orphan keeps answering on a shared port. Exits at once if the parent is already gone."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        log.warning("cannot tie the worker's life to its parent")
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def prefork(count: int, serve: Callable[[int], int]) -> int:
+    """Run ``serve(index)`` in ``count`` forked processes; forward SIGHUP, SIGTERM and SIGINT
+    to them; return when all have exited.
+
+    Call before any event loop or thread exists. A worker that dies is not restarted; the
+    others go on serving.
+
+    Returns:
+        0 when every worker exited 0, else the first non-zero status seen.
+    """
+    parent, pids = os.getpid(), []
+    for index in range(count):
+        pid = os.fork()
+        if pid == 0:
+            die_with_parent(parent)
+            code = 1
+            try:
+                code = serve(index)
+            finally:
+                os._exit(code)
+        pids.append(pid)
+
+    def forward(signum, _frame) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    status = 0
+    for pid in pids:
+        while True:
+            try:
+                _, raw = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(raw)
+        if code and not status:
+            status = code if code > 0 else 1
+    return status

@@ -19,6 +19,7 @@ import threading
 from typing import Callable
 
 from dns_suite.net.udp import HandlerRef, bind_udp, serve_udp
+from dns_suite.runtime import die_with_parent
 
 log = logging.getLogger("dns_suite.authoritative.workers")
 DEFER_TIMEOUT = 10.0  # seconds a worker waits for the control process
@@ -93,7 +94,7 @@ class WorkerSet:
 
     def _child(self, sockets: list[socket.socket], pipe: socket.socket, parent: int) -> None:
         try:
-            _die_with_parent(parent)
+            die_with_parent(parent)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -155,20 +156,6 @@ class WorkerSet:
                 del self.pids[pid]
                 self._forget(pid, pipe)
                 self.spawn(index)
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGKILL this worker when the control process dies (prctl
-    PR_SET_PDEATHSIG), so no orphan keeps answering stale data on a shared port."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        log.warning("cannot tie the UDP worker's life to the control process")
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
 
 
 def _reap_or_kill(pid: int) -> None:

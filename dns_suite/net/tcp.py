@@ -44,14 +44,14 @@ class TcpServer:
         self.servers: list[asyncio.AbstractServer] = []
         self.writers: set[asyncio.StreamWriter] = set()
 
-    async def listen(self, host: str, port: int) -> None:
-        """Start listening on ``host``:``port``.
+    async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Start listening on ``host``:``port`` (``reuse_port``: shared by worker processes).
 
         Raises:
             OSError: the address cannot be bound.
         """
         server = await asyncio.start_server(self._connection, host, port, reuse_address=True,
-                                            limit=65535 + 2)
+                                            reuse_port=reuse_port or None, limit=65535 + 2)
         self.servers.append(server)
 
     async def close(self) -> None:

@@ -136,6 +136,7 @@ class ResolverService:
         core_factory: builds the core, ``(settings, hints, *, randbits)``; the real
             :class:`~dns_suite.resolver.iterator.Resolver` unless a test passes another.
         clock: monotonic seconds.
+        reuse_port: bind TCP with SO_REUSEPORT too (``workers > 1``: one service per process).
 
     Raises:
         ZoneError: the root hints are malformed; OSError: they cannot be read.
@@ -144,10 +145,11 @@ class ResolverService:
 
     def __init__(self, cfg: ResolverConfig, config_path: str | None = None, *,
                  overrides: dict | None = None, core_factory: Callable | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, reuse_port: bool = False) -> None:
         if core_factory is None:
             from dns_suite.resolver.iterator import Resolver as core_factory
         self.cfg, self.config_path, self.overrides, self.clock = cfg, config_path, overrides or {}, clock
+        self.reuse_port = reuse_port
         self.listen = [parse_listen(x) for x in cfg.listen]
         self.settings, self.hints = settings_from_config(cfg), load_hints(cfg)
         self.acl = Acl(cfg.allow)
@@ -164,7 +166,7 @@ class ResolverService:
         loop = asyncio.get_running_loop()
         self.upstream = Upstream(loop, self._upstream_reply, self._upstream_failure)
         for host, port in self.listen:
-            await self.tcp.listen(host, port)
+            await self.tcp.listen(host, port, reuse_port=self.reuse_port)
             try:
                 sock = bind_udp(host, port)
             except OSError as exc:
@@ -305,10 +307,18 @@ def run(cfg: ResolverConfig, config_path: str | None = None, overrides: dict | N
     Returns:
         0 after a clean stop; 1 when it cannot start (root hints, core, or an address to bind).
     """
+    from dns_suite.runtime import prefork
+
+    if cfg.workers > 1:
+        return prefork(cfg.workers, lambda index: _serve(cfg, config_path, overrides, reuse_port=True))
+    return _serve(cfg, config_path, overrides, reuse_port=False)
+
+
+def _serve(cfg: ResolverConfig, config_path: str | None, overrides: dict | None, *, reuse_port: bool) -> int:
     from dns_suite.runtime import serve_until_stopped
 
     try:
-        service = ResolverService(cfg, config_path, overrides=overrides)
+        service = ResolverService(cfg, config_path, overrides=overrides, reuse_port=reuse_port)
     except (DnsSuiteError, OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         return 1

@@ -249,3 +249,18 @@ def test_sigterm_exits_zero(resolver) -> None:
     resolver.server.proc.send_signal(signal.SIGTERM)
     assert resolver.server.proc.wait(10) == 0
     assert "stopped" in resolver.server.log_text()
+
+
+def test_workers_share_the_port_and_stop_together(lab, tmp_path) -> None:
+    r = Resolver(lab, tmp_path, extra="workers = 3\n")
+    try:
+        children = Path(f"/proc/{r.server.proc.pid}/task/{r.server.proc.pid}/children").read_text().split()
+        assert len(children) == 3
+        for i in range(12):  # the kernel spreads source ports over the workers: all must answer
+            assert ask(r.port, "www.example.test", tcp=bool(i % 2))[0] == "NOERROR"
+        r.server.proc.send_signal(signal.SIGTERM)
+        assert r.server.proc.wait(10) == 0
+        assert r.server.log_text().count("stopped") == 3
+        assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+    finally:
+        r.server.stop()
