@@ -203,25 +203,27 @@ class Cache:
             return None
         return entry
 
-    def lookup(self, name_key: bytes, qtype: int, now: float, *, stale: bool = False) -> Hit | None:
+    def lookup(self, name_key: bytes, qtype: int, now: float, *, stale: bool = False,
+               min_rank: int = AUTHORITY_AA) -> Hit | None:
         """What the cache knows about (name, qtype), or None.
 
         Order: the RRset, a CNAME at the name, NODATA, NXDOMAIN at the name or an ancestor
         (RFC 8020), a recent SERVFAIL. Hits count and move to the recently used end.
+        RRsets below ``min_rank`` (glue, a referral's NS) are never answers (RFC 2181 §5.4.1).
         """
-        found = self._find(name_key, qtype, now, stale)
+        found = self._find(name_key, qtype, now, stale, min_rank)
         if found is None:
             self.misses += 1
         else:
             self.hits += 1
         return found
 
-    def _find(self, name_key: bytes, qtype: int, now: float, stale: bool) -> Hit | None:
+    def _find(self, name_key: bytes, qtype: int, now: float, stale: bool, min_rank: int) -> Hit | None:
         limit = now - (self.stale_max if stale else 0)
         entries = self.entries
         for rrtype in ((qtype, CNAME) if qtype != CNAME else (qtype,)):
             entry = entries.get((name_key, rrtype))
-            if isinstance(entry, Entry) and entry.expires >= limit:
+            if isinstance(entry, Entry) and entry.expires >= limit and entry.rank >= min_rank:
                 return self._positive(name_key, rrtype, entry, now, link=rrtype != qtype)
         negative = entries.get((name_key, qtype))
         if isinstance(negative, Negative) and negative.expires >= limit:

@@ -351,3 +351,15 @@ def test_prefetch_refreshes_a_popular_answer_before_it_expires():
     assert r.prefetch(1096.0) == [], "once"
     fresh = run_query(r, net, "www.example.", A, now=1101.0)
     assert fresh.answer[0].ttl >= 90 and len(net.log) == asked + 1, "served from the refreshed cache"
+
+
+def test_glue_and_referral_ns_are_never_answers():
+    # the parent's glue says 10.0.0.2; the child zone says .2 and .3 (RFC 2181 §5.4.1)
+    net = internet("child NS ns.child\nns.child A 10.0.0.2\n")
+    net.serve(EX_ADDR, zone("child.example.", "@ NS ns\nns A 10.0.0.2\nns A 10.0.0.3\nwww A 192.0.2.5\n"))
+    r = make_resolver()
+    assert run_query(r, net, "www.child.example.", A).rcode == NOERROR
+    msg = run_query(r, net, "ns.child.example.", A, now=1001.0)
+    assert sorted(rr.rdata for rr in msg.answer) == [bytes([10, 0, 0, 2]), bytes([10, 0, 0, 3])]
+    ns = run_query(r, net, "child.example.", NS, now=1002.0)
+    assert ns.answer and bool(ns.flags & Flag.RA)
