@@ -710,15 +710,6 @@ def _waited(server: Server, timeout: float) -> Server:
     return server
 
 
-def our_resolver_available() -> bool:
-    """Whether ``dns-suite resolver`` exists in this checkout (it is being built)."""
-    try:
-        done = subprocess.run([DNS_SUITE, "resolver", "--help"], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
 def start_our_resolver(net: LocalNet, workdir: Path, octet: int = OURS,
                        timeout: float = START_TIMEOUT) -> Server:
     """``dns-suite resolver --config FILE`` on ``B.octet:RESOLVER_PORT`` with the same hints."""
@@ -735,5 +726,5 @@ def start_our_resolver(net: LocalNet, workdir: Path, octet: int = OURS,
 __all__ = ["FAKES", "LocalNet", "FakeServer", "OURS", "POISONED_A", "RESOLVER_PORT", "TC",
            "UNBOUND", "UNBOUND_A", "UNBOUND_B", "ZONES", "answer_from_zone", "choose_block",
            "load_zone",
-           "our_resolver_available", "start_localnet", "start_our_resolver", "start_unbound",
+           "start_localnet", "start_our_resolver", "start_unbound",
            "write_hints", "zone_text"]
