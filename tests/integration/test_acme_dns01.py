@@ -1,0 +1,637 @@
+"""The DNS side of DNS-01 (dns_suite.acme.dns01) against real servers on loopback, as in production.
+
+The lab, on port 53 of its own addresses in a block ``127.86.N.0/24`` (the first block whose
+addresses are all free; ``B`` below):
+
+=======  ================================  =====================================================
+address  server                            zones
+=======  ================================  =====================================================
+B.1      dns-suite authoritative (static)  ``.``, ``test.``, ``net.``: the root delegates
+                                           ``test.``/``net.``; ``test.`` delegates
+                                           ``example.test.`` (ns1, ns2), ``lag.test.`` (ns1, ns3,
+                                           ns4), ``bind.test.`` (ns2.example.test.) and
+                                           ``_acme-challenge.own.test.`` (ns1);
+                                           ``net.`` delegates ``acme.example.net.`` (ns1, ns2
+                                           of example.test., no glue)
+B.2      dns-suite authoritative primary   ``example.test.``, ``acme.example.net.``,
+         (``ns1.example.test.``)           ``lag.test.``, ``_acme-challenge.own.test.`` (a
+                                           challenge name delegated as a zone of its own):
+                                           dynamic, key ``acme-key.`` may change TXT at
+                                           ``_acme-challenge`` names; NOTIFY to B.3
+B.3      dns-suite authoritative secondary ``example.test.``, ``acme.example.net.`` from B.2,
+         (``ns2.example.test.``)           ``bind.test.`` from named (NOTIFY + IXFR, key xfr-key)
+B.4      dns-suite resolver                root hints -> B.1; ``query_private``: the resolver
+                                           ``publish`` discovers through
+B.5      dns-suite authoritative (static)  an old copy of ``lag.test.`` (``ns3.lag.test.``)
+B.6      nothing                           ``ns4.lag.test.``: no server at all
+=======  ================================  =====================================================
+
+BIND's ``named`` is the hidden primary of ``bind.test.`` (NS: ns2.example.test. only) on
+127.0.0.1 and a free port (named listens only on addresses configured on an interface, and the
+lab's are not), with ``update-policy`` granting ``acme-key.`` TXT changes; it NOTIFYs B.3.
+
+The secondary knows the dns-suite primary by a second listen address, 127.0.0.1 and a free
+port: the primary sends NOTIFY from a socket bound to the wildcard address, so it leaves from
+127.0.0.1, and a secondary accepts NOTIFY only from a primary's address (a finding, reported
+with the ACME work: with ``primaries = ["B.2:53 ..."]`` every NOTIFY is refused and the
+secondary waits for the SOA REFRESH).
+
+Also here: the stub client (dns_suite.net.client) against small in-process servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rdatatype
+import dns.rrset
+import dns.update
+import pytest
+
+from localnet import _free
+from peers import DNS_SUITE, PeerError, Server, START_TIMEOUT, free_port, wait_answering
+from dns_suite.acme.dns01 import (PropagationError, PublishError, UpdateRefused, UpdateTarget, publish,
+                                  system_resolver, unpublish)
+from dns_suite.net.client import QueryError, QueryTimeout, Unreachable, query
+from dns_suite.wire.tsig import TsigKey
+
+pytestmark = pytest.mark.integration
+
+NAMED = shutil.which("named") or "/usr/sbin/named"
+ACME_SECRET = base64.b64encode(os.urandom(32)).decode()
+XFR_SECRET = base64.b64encode(os.urandom(32)).decode()
+KEY = TsigKey.from_text("acme-key.", "hmac-sha256", ACME_SECRET)
+V1, V2, V3 = ("LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0", "9ihDbjxTSpqc0yE1ayHfbKEGeTfT7CTNTvHMqF3I0m8",
+              "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA")
+SOA_TIMERS = "3600 600 86400 60"
+
+ROOT_ZONES = {
+    ".": """$ORIGIN .
+$TTL 3600
+@ SOA ns.nic.test. hostmaster.nic.test. 1 {timers}
+@ NS ns.nic.test.
+test. NS ns.nic.test.
+net. NS ns.nic.test.
+ns.nic.test. A {B}.1
+""",
+    "test.": """$ORIGIN test.
+$TTL 3600
+@ SOA ns.nic hostmaster.nic 1 {timers}
+@ NS ns.nic
+ns.nic A {B}.1
+example NS ns1.example
+example NS ns2.example
+ns1.example A {B}.2
+ns2.example A {B}.3
+lag NS ns1.example
+lag NS ns3.lag
+lag NS ns4.lag
+ns3.lag A {B}.5
+ns4.lag A {B}.6
+bind NS ns2.example
+_acme-challenge.own NS ns1.example
+""",
+    "net.": """$ORIGIN net.
+$TTL 3600
+@ SOA ns.nic.test. hostmaster.nic.test. 1 {timers}
+@ NS ns.nic.test.
+acme.example NS ns1.example.test.
+acme.example NS ns2.example.test.
+""",
+}
+
+PRIMARY_ZONES = {
+    "example.test.": """$ORIGIN example.test.
+$TTL 300
+@ SOA ns1 hostmaster 1 {timers}
+@ NS ns1
+@ NS ns2
+ns1 A {B}.2
+ns2 A {B}.3
+www A 192.0.2.1
+update A {B}.6
+update A {B}.2
+_acme-challenge TXT "unrelated text"
+_acme-challenge.www CNAME _acme-challenge.www.acme.example.net.
+""",
+    "acme.example.net.": """$ORIGIN acme.example.net.
+$TTL 300
+@ SOA ns1.example.test. hostmaster.example.test. 1 {timers}
+@ NS ns1.example.test.
+@ NS ns2.example.test.
+""",
+    "_acme-challenge.own.test.": """$ORIGIN _acme-challenge.own.test.
+$TTL 300
+@ SOA ns1.example.test. hostmaster.example.test. 1 {timers}
+@ NS ns1.example.test.
+""",
+    "lag.test.": """$ORIGIN lag.test.
+$TTL 300
+@ SOA ns1.example.test. hostmaster.example.test. {serial} {timers}
+@ NS ns1.example.test.
+@ NS ns3
+@ NS ns4
+ns3 A {B}.5
+ns4 A {B}.6
+""",
+}
+
+BIND_ZONE = """$ORIGIN bind.test.
+$TTL 300
+@ SOA hidden-primary hostmaster 1 {timers}
+@ NS ns2.example.test.
+"""
+
+OCTETS = (1, 2, 3, 4, 5, 6)
+
+
+# --------------------------------------------------------------------------- the lab
+
+
+def choose_block() -> str:
+    """The first block 127.86.N whose lab addresses are all free on port 53."""
+    for n in range(64):
+        block = f"127.86.{n}"
+        if all(_free(f"{block}.{o}", 53) for o in OCTETS):
+            return block
+    raise PeerError("no free address block 127.86.N.0/24")
+
+
+def _popen(name: str, argv: list[str], workdir: Path, host: str) -> Server:
+    log = workdir / f"{name}.out"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    return Server(name=name, host=host, port=53, proc=proc, workdir=workdir, log=log)
+
+
+@dataclass
+class Lab:
+    """The running lab: its block, servers and working folder."""
+
+    block: str
+    workdir: Path
+    named_port: int = field(default_factory=free_port)
+    xfr_port: int = field(default_factory=free_port)
+    servers: dict[str, Server] = field(default_factory=dict)
+
+    def addr(self, octet: int) -> str:
+        return f"{self.block}.{octet}"
+
+    @property
+    def resolver(self) -> tuple[str, int]:
+        return (self.addr(4), 53)
+
+    def target(self, **kw) -> UpdateTarget:
+        kw.setdefault("server", None)
+        kw.setdefault("key", KEY)
+        return UpdateTarget(resolver=self.resolver, **kw)
+
+    def start(self, name: str, argv: list[str], octet: int, probe: str) -> Server:
+        sdir = self.workdir / name
+        sdir.mkdir(exist_ok=True)
+        server = _popen(name, argv, sdir, self.addr(octet))
+        self.servers[name] = server
+        wait_answering(server, probe, START_TIMEOUT)
+        return server
+
+    def stop(self) -> None:
+        for server in reversed(list(self.servers.values())):
+            server.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {name}\n{s.log_text()}" for name, s in self.servers.items())
+
+    def txt(self, octet: int, name: str) -> set[str]:
+        """The TXT values ``name`` has at server B.octet (RD=0)."""
+        reply = dns.query.udp(dns.message.make_query(name, "TXT"), self.addr(octet), timeout=2)
+        return {b"".join(rd.strings).decode() for rrset in reply.answer if rrset.rdtype == dns.rdatatype.TXT
+                for rd in rrset}
+
+    def serial(self, octet: int, zone: str) -> int:
+        reply = dns.query.udp(dns.message.make_query(zone, "SOA"), self.addr(octet), timeout=2)
+        return reply.answer[0][0].serial
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _keys_toml() -> str:
+    return (f'[[authoritative.keys]]\nname = "acme-key."\nalgorithm = "hmac-sha256"\nsecret = "{ACME_SECRET}"\n'
+            f'[[authoritative.keys]]\nname = "xfr-key."\nalgorithm = "hmac-sha256"\nsecret = "{XFR_SECRET}"\n')
+
+
+def _primary_toml(lab: Lab, zdir: Path) -> str:
+    text = (f'[authoritative]\nlisten = ["{lab.addr(2)}:53", "127.0.0.1:{lab.xfr_port}"]\n'
+            f'control_socket = "ctl.sock"\n' + _keys_toml())
+    for origin in PRIMARY_ZONES:
+        notify = (f'also_notify = ["{lab.addr(3)}:53 key xfr-key."]\n'
+                  if origin in ("example.test.", "acme.example.net.") else "")
+        text += (f'[[authoritative.zones]]\norigin = "{origin}"\nfile = "{zdir / origin}zone"\n'
+                 f'notify_ns = false\nallow_transfer = ["127.0.0.0/8 key xfr-key."]\n{notify}'
+                 f'update_policy = [{{key = "acme-key.", grant = "acme"}}]\n')
+    return text
+
+
+def _secondary_toml(lab: Lab) -> str:
+    text = f'[authoritative]\nlisten = ["{lab.addr(3)}:53"]\ncontrol_socket = "ctl.sock"\n' + _keys_toml()
+    primaries = {"example.test.": f"127.0.0.1:{lab.xfr_port}", "acme.example.net.": f"127.0.0.1:{lab.xfr_port}",
+                 "bind.test.": f"127.0.0.1:{lab.named_port}"}
+    for origin, primary in primaries.items():
+        text += (f'[[authoritative.zones]]\norigin = "{origin}"\nfile = "{origin}copy"\nnotify_ns = false\n'
+                 f'primaries = ["{primary} key xfr-key."]\n')
+    return text
+
+
+def _named_conf(lab: Lab, workdir: Path, zone: Path) -> str:
+    return f"""key "acme-key." {{ algorithm hmac-sha256; secret "{ACME_SECRET}"; }};
+key "xfr-key." {{ algorithm hmac-sha256; secret "{XFR_SECRET}"; }};
+options {{
+  directory "{workdir}";
+  listen-on port {lab.named_port} {{ 127.0.0.1; }};
+  listen-on-v6 {{ none; }};
+  pid-file "{workdir}/named.pid";
+  session-keyfile "{workdir}/session.key";
+  recursion no;
+  dnssec-validation no;
+  notify explicit;
+  also-notify {{ {lab.addr(3)} key "xfr-key."; }};
+}};
+controls {{ }};
+zone "bind.test." {{
+  type primary;
+  file "{zone}";
+  allow-transfer {{ key "xfr-key."; }};
+  update-policy {{ grant "acme-key." name _acme-challenge.bind.test. TXT; grant "acme-key." wildcard *.bind.test. TXT; }};
+}};
+"""
+
+
+def start_lab(workdir: Path) -> Lab:
+    """Write every zone and config into ``workdir`` and start the lab (stop it with ``stop``)."""
+    lab = Lab(block=choose_block(), workdir=workdir)
+    fill = {"B": lab.block, "timers": SOA_TIMERS, "serial": 1}
+    zdir = workdir / "zones"
+    zdir.mkdir(parents=True)
+    try:
+        root_argv = [DNS_SUITE, "authoritative", "--listen", f"{lab.addr(1)}:53"]
+        for origin, text in ROOT_ZONES.items():
+            root_argv += ["--zone", f"{origin}={_write(zdir / f'root-{origin}zone', text.format(**fill))}"]
+        lab.start("root", root_argv, 1, ".")
+        for origin, text in PRIMARY_ZONES.items():
+            _write(zdir / f"{origin}zone", text.format(**fill))
+        conf = _write(workdir / "primary.toml", _primary_toml(lab, zdir))
+        lab.start("primary", [DNS_SUITE, "authoritative", "--config", str(conf)], 2, "example.test.")
+        stale = _write(zdir / "stale-lag.test.zone", PRIMARY_ZONES["lag.test."].format(**fill))
+        lab.start("stale", [DNS_SUITE, "authoritative", "--listen", f"{lab.addr(5)}:53",
+                            "--zone", f"lag.test.={stale}"], 5, "lag.test.")
+        (workdir / "named").mkdir()
+        bind_zone = _write(workdir / "named" / "bind.test.zone", BIND_ZONE.format(**fill))
+        named_conf = _write(workdir / "named" / "named.conf", _named_conf(lab, workdir / "named", bind_zone))
+        named = _popen("named", [NAMED, "-g", "-u", "root", "-c", str(named_conf)], workdir / "named", "127.0.0.1")
+        named.port = lab.named_port
+        lab.servers["named"] = named
+        wait_answering(named, "bind.test.", START_TIMEOUT)
+        conf = _write(workdir / "secondary.toml", _secondary_toml(lab))
+        secondary = lab.start("secondary", [DNS_SUITE, "authoritative", "--config", str(conf)], 3,
+                              "example.test.")
+        for zone in ("acme.example.net.", "bind.test."):
+            wait_answering(secondary, zone, START_TIMEOUT)
+        hints = _write(workdir / "root.hints", f". 3600000 IN NS ns.nic.test.\nns.nic.test. 3600000 IN A "
+                                               f"{lab.addr(1)}\n")
+        conf = _write(workdir / "resolver.toml",
+                      f'[resolver]\nlisten = ["{lab.addr(4)}:53"]\nroot_hints = "{hints}"\n'
+                      f'query_private = true\ndo_ip6 = false\nlog_level = "debug"\n')
+        lab.start("resolver", [DNS_SUITE, "resolver", "--config", str(conf)], 4, ".")
+    except BaseException:
+        lab.stop()
+        raise
+    return lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    assert shutil.which("dns-suite") and os.path.exists(NAMED), "scripts/test installs dns-suite and bind9"
+    running = start_lab(tmp_path_factory.mktemp("acme-dns01"))
+    yield running
+    running.stop()
+
+
+def run(coro, timeout: float = 60.0):
+    """Run ``coro`` in a fresh event loop, bounded in time."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def wait_values(lab: Lab, octet: int, name: str, expect: set[str], timeout: float = 15.0) -> set[str]:
+    """Poll B.octet (bounded) until ``name`` has exactly ``expect``; returns what it has last."""
+    deadline = time.monotonic() + timeout
+    while True:
+        have = lab.txt(octet, name)
+        if have == expect or time.monotonic() > deadline:
+            return have
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- publish / unpublish
+
+
+def test_wildcard_and_apex_values_then_unpublish(lab, caplog):
+    """Two values at one name (``*.example.test`` and ``example.test``), proven on both NS, then
+    deleted one by one: the unrelated TXT at the same name stays."""
+    caplog.set_level(logging.INFO, logger="dns_suite.acme.dns01")
+    name = "_acme-challenge.example.test."
+    serial = lab.serial(2, "example.test.")
+    pub = run(publish([("example.test", V1), ("example.test", V2)], lab.target(), deadline=30))
+    assert {r[:3] for r in pub.records} == {("example.test.", name, V1), ("example.test.", name, V2)}
+    assert {r[3] for r in pub.records} == {(lab.addr(2), 53)}
+    assert sorted(pub.servers) == [("ns1.example.test.", lab.addr(2), 53), ("ns2.example.test.", lab.addr(3), 53)]
+    for octet in (2, 3):  # proven: no waiting needed here
+        assert lab.txt(octet, name) == {V1, V2, "unrelated text"}
+    assert lab.serial(2, "example.test.") == serial + 1  # one UPDATE for the batch
+    print(f"\npublish: {pub.seconds * 1e3:.0f} ms in all, {pub.propagation * 1e3:.0f} ms to propagate")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("zone example.test.: 2 value(s)" in m for m in messages), messages
+    assert any("UPDATE add 2 TXT in zone example.test." in m for m in messages), messages
+    assert any("served by all 2 server(s)" in m for m in messages), messages
+    run(unpublish(pub))
+    assert lab.txt(2, name) == {"unrelated text"}
+    assert wait_values(lab, 3, name, {"unrelated text"}) == {"unrelated text"}
+
+
+def test_one_value_of_two_orders_removed(lab):
+    """Unpublishing one order's value leaves another order's value at the same name."""
+    name = "_acme-challenge.example.test."
+    first = run(publish([("example.test", V1)], lab.target(check_servers=((lab.addr(2), 53),))))
+    second = run(publish([("example.test", V2)], lab.target(check_servers=((lab.addr(2), 53),))))
+    run(unpublish(first))
+    assert lab.txt(2, name) == {V2, "unrelated text"}
+    run(unpublish(second))
+    assert lab.txt(2, name) == {"unrelated text"}
+
+
+def test_cname_into_another_zone_and_server_by_host_name(lab):
+    """``_acme-challenge.www.example.test. CNAME _acme-challenge.www.acme.example.net.``: the TXT
+    goes to acme.example.net. (same primary, named by host name), proven on its NS set."""
+    target = "_acme-challenge.www.acme.example.net."
+    pub = run(publish([("www.example.test", V3)], lab.target(server="ns1.example.test"), deadline=30))
+    assert pub.records == (("acme.example.net.", target, V3, (lab.addr(2), 53)),)
+    assert sorted(pub.servers) == [("ns1.example.test.", lab.addr(2), 53), ("ns2.example.test.", lab.addr(3), 53)]
+    assert lab.txt(3, target) == {V3}
+    assert lab.txt(2, "_acme-challenge.www.example.test.") == {V3}  # the primary follows the CNAME
+    run(unpublish(pub))
+    assert lab.txt(2, target) == set()
+
+
+def test_update_server_with_a_dead_address(lab, caplog):
+    """``update.example.test.`` has two addresses, the first with no server: the UPDATE goes to
+    the other."""
+    caplog.set_level(logging.INFO, logger="dns_suite.acme.dns01")
+    pub = run(publish([("example.test", V1)], lab.target(server="update.example.test."), deadline=30))
+    assert pub.records == (("example.test.", "_acme-challenge.example.test.", V1, (lab.addr(2), 53)),)
+    order = dns.query.udp(dns.message.make_query("update.example.test.", "A"), *lab.resolver[:1], timeout=2)
+    if [rd.address for rd in order.answer[0]][0] == lab.addr(6):  # the resolver keeps the zone's order
+        assert any(f"UPDATE to {lab.addr(6)}:53: port unreachable" in r.getMessage() for r in caplog.records)
+    run(unpublish(pub))
+    assert lab.txt(2, "_acme-challenge.example.test.") == {"unrelated text"}
+
+
+def test_two_zones_in_one_batch(lab):
+    """Names in two zones: one UPDATE each, all proven before publish returns."""
+    pub = run(publish([("example.test", V1), ("www.example.test", V2), ("*.example.test", V3)],
+                      lab.target(), deadline=30))
+    zones = sorted({r[0] for r in pub.records})
+    assert zones == ["acme.example.net.", "example.test."]
+    assert lab.txt(3, "_acme-challenge.example.test.") == {V1, V3, "unrelated text"}
+    assert lab.txt(3, "_acme-challenge.www.acme.example.net.") == {V2}
+    run(unpublish(pub))
+    assert lab.txt(2, "_acme-challenge.example.test.") == {"unrelated text"}
+    assert lab.txt(2, "_acme-challenge.www.acme.example.net.") == set()
+
+
+def test_challenge_name_is_its_own_zone(lab):
+    pub = run(publish([("own.test", V1)], lab.target(), deadline=30))
+    assert pub.records == (("_acme-challenge.own.test.", "_acme-challenge.own.test.", V1, (lab.addr(2), 53)),)
+    assert pub.servers == (("ns1.example.test.", lab.addr(2), 53),)
+    run(unpublish(pub))
+    assert lab.txt(2, "_acme-challenge.own.test.") == set()
+
+
+def test_bind_named_as_primary(lab):
+    """BIND's named is the (hidden) primary: the UPDATE goes to it, our secondary gets the change
+    by NOTIFY + IXFR from it, and the proof runs on the NS set (the secondary)."""
+    name = "_acme-challenge.bind.test."
+    target = lab.target(server="127.0.0.1", port=lab.named_port)
+    pub = run(publish([("bind.test", V1), ("bind.test", V2)], target, deadline=30))
+    assert {r[3] for r in pub.records} == {("127.0.0.1", lab.named_port)}
+    assert pub.servers == (("ns2.example.test.", lab.addr(3), 53),)
+    assert lab.txt(3, name) == {V1, V2}
+    print(f"\nnamed primary: {pub.propagation * 1e3:.0f} ms to propagate")
+    run(unpublish(pub))
+    reply = dns.query.udp(dns.message.make_query(name, "TXT"), "127.0.0.1", port=lab.named_port, timeout=2)
+    assert not reply.answer
+    assert wait_values(lab, 3, name, set()) == set()
+
+
+# --------------------------------------------------------------------------- failures
+
+
+@pytest.mark.parametrize(("key", "error"), [
+    (TsigKey.from_text("acme-key.", "hmac-sha256", base64.b64encode(b"w" * 32).decode()), "BADSIG"),
+    (TsigKey.from_text("nobody-key.", "hmac-sha256", ACME_SECRET), "BADKEY"),
+])
+def test_wrong_key_names_key_and_server(lab, key, error):
+    serial = lab.serial(2, "example.test.")
+    with pytest.raises(UpdateRefused) as info:
+        run(publish([("example.test", V1)], lab.target(key=key), deadline=10))
+    text = str(info.value)
+    assert key.name.to_text() in text and f"{lab.addr(2)}:53" in text and error in text, text
+    assert "rcode NOTAUTH" in text, text
+    assert lab.txt(2, "_acme-challenge.example.test.") == {"unrelated text"}
+    assert lab.serial(2, "example.test.") == serial
+
+
+def test_refused_by_a_server_that_is_not_the_primary(lab):
+    """A name under no dynamic zone: its zone is the root, whose MNAME serves no UPDATE."""
+    with pytest.raises(PublishError) as info:
+        run(publish([("nosuch.example", V1)], lab.target(), deadline=10))
+    text = str(info.value)
+    assert "zone ." in text and f"{lab.addr(1)}:53" in text and "acme-key." in text, text
+
+
+def test_lagging_servers_named_within_the_deadline(lab):
+    """lag.test.: ns3 serves an old static copy, ns4 has no server at all. Both are named at the
+    deadline, the primary is not, and the value is removed again."""
+    deadline = 3.0
+    began = time.monotonic()
+    with pytest.raises(PropagationError) as info:
+        run(publish([("lag.test", V1)], lab.target(), deadline=deadline, poll=0.1))
+    took = time.monotonic() - began
+    text = str(info.value)
+    lagging = {(lag.server.name, lag.server.address) for lag in info.value.lagging}
+    assert lagging == {("ns3.lag.test.", lab.addr(5)), ("ns4.lag.test.", lab.addr(6))}, text
+    assert f"ns3.lag.test. {lab.addr(5)}:53" in text and f"ns4.lag.test. {lab.addr(6)}:53" in text, text
+    assert "0 of 1 value(s)" in text and "port unreachable" in text, text
+    assert "ns1.example.test." not in text, text
+    assert deadline - 0.5 <= took <= deadline + 1.0, took
+    assert lab.txt(2, "_acme-challenge.lag.test.") == set()
+
+
+def test_resolver_not_answering(lab):
+    with pytest.raises(PublishError) as info:
+        run(publish([("example.test", V1)], UpdateTarget(server=None, key=KEY, resolver=(lab.addr(6), 53)),
+                    deadline=5))
+    assert "resolver" in str(info.value) and f"{lab.addr(6)}:53" in str(info.value)
+
+
+def test_system_resolver(tmp_path):
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# comment\nsearch example.test\nnameserver bogus\nnameserver 192.0.2.53\nnameserver ::1\n")
+    assert system_resolver(str(conf)) == ("192.0.2.53", 53)
+    conf.write_text("options edns0\n")
+    assert system_resolver(str(conf)) == ("127.0.0.1", 53)
+    assert system_resolver(str(tmp_path / "missing")) == ("127.0.0.1", 53)
+
+
+# --------------------------------------------------------------------------- the stub client
+
+
+class FakeServer:
+    """A UDP (and TCP) server on 127.0.0.1 in a thread: ``script(query) -> [replies]``."""
+
+    def __init__(self, script, tcp_script=None) -> None:
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp.settimeout(0.1)
+        self.port = self.udp.getsockname()[1]
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(4)
+        self.tcp.settimeout(0.1)
+        self.script, self.tcp_script = script, tcp_script or script
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=f, daemon=True) for f in (self._udp, self._tcp)]
+        for t in self.threads:
+            t.start()
+
+    def _udp(self) -> None:
+        while not self.stop.is_set():
+            try:
+                data, addr = self.udp.recvfrom(65535)
+            except OSError:
+                continue
+            for reply in self.script(data):
+                self.udp.sendto(reply, addr)
+
+    def _tcp(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.tcp.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                size = struct.unpack("!H", conn.recv(2))[0]
+                data = conn.recv(size)
+                for reply in self.tcp_script(data):
+                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(2)
+        self.udp.close()
+        self.tcp.close()
+
+
+def _answer(data: bytes, *, ident=None, qname=None, tc=False, rcode=0, text="ok") -> bytes:
+    q = dns.message.from_wire(data)
+    r = dns.message.make_response(q)
+    if qname is not None:
+        r.question[0].name = dns.name.from_text(qname)
+    if ident is not None:
+        r.id = ident
+    r.set_rcode(rcode)
+    if tc:
+        r.flags |= dns.flags.TC
+    else:
+        r.answer.append(dns.rrset.from_text(r.question[0].name, 60, "IN", "TXT", f'"{text}"'))
+    return r.to_wire()
+
+
+def _q(name="client.test.") -> bytes:
+    return dns.message.make_query(name, "TXT", id=4321).to_wire()
+
+
+CLIENT_CASES = [
+    # (id, UDP script, TCP script, expected TXT or exception)
+    ("plain", lambda d: [_answer(d)], None, "ok"),
+    ("wrong-id-then-right", lambda d: [_answer(d, ident=1), _answer(d, text="right")], None, "right"),
+    ("wrong-question-ignored", lambda d: [_answer(d, qname="other.test.", text="bad"), _answer(d, text="right")],
+     None, "right"),
+    ("question-case-kept", lambda d: [_answer(d, qname="CLIENT.Test.", text="right")], None, "right"),
+    ("truncated-then-tcp", lambda d: [_answer(d, tc=True)], lambda d: [_answer(d, text="tcp")], "tcp"),
+    ("silent", lambda d: [], None, QueryTimeout),
+    ("query-reply-without-question", lambda d: [d[:2] + b"\x81\x80" + b"\0" * 8], None, QueryTimeout),
+]
+
+
+@pytest.mark.parametrize(("script", "tcp_script", "expect"), [c[1:] for c in CLIENT_CASES],
+                         ids=[c[0] for c in CLIENT_CASES])
+def test_stub_client(script, tcp_script, expect):
+    server = FakeServer(script, tcp_script)
+    try:
+        coro = query(("127.0.0.1", server.port), _q(), timeout=0.5)
+        if isinstance(expect, str):
+            reply = dns.message.from_wire(run(coro, 5))
+            assert [b"".join(rd.strings).decode() for rd in reply.answer[0]] == [expect]
+        else:
+            with pytest.raises(expect):
+                run(coro, 5)
+    finally:
+        server.close()
+
+
+def test_stub_client_update_reply_without_zone_section():
+    upd = dns.update.UpdateMessage("client.test.", id=77).to_wire()
+    server = FakeServer(lambda d: [d[:2] + b"\xa8\x00" + b"\0" * 8])  # QR, opcode UPDATE, NOERROR, no sections
+    try:
+        assert run(query(("127.0.0.1", server.port), upd, timeout=1), 5)[:4] == b"\x00\x4d\xa8\x00"
+    finally:
+        server.close()
+
+
+def test_stub_client_refused_port_and_tcp():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(QueryError, match="port unreachable"):
+        run(query(("127.0.0.1", port), _q(), timeout=2), 5)
+    with pytest.raises(QueryError, match="TCP"):
+        run(query(("127.0.0.1", port), _q(), timeout=2, tcp=True), 5)
+
+
+def test_stub_client_no_route():
+    """An IPv6 address with no route (or no IPv6 at all) is Unreachable at once, not a timeout."""
+    began = time.monotonic()
+    with pytest.raises((Unreachable, QueryTimeout)) as info:
+        run(query(("2001:db8::53", 53), _q(), timeout=1), 5)
+    if isinstance(info.value, Unreachable):
+        assert time.monotonic() - began < 0.5
