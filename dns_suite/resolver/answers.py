@@ -64,16 +64,26 @@ def ttl_offsets(reply: bytes) -> tuple[list[int], list[int]]:
     return offsets, ttls
 
 
+def _size(key: bytes, body: bytes) -> int:
+    """Octets charged for an entry: key, body, and the objects around them (measured ~330)."""
+    return len(key) + len(body) + 330
+
+
 class AnswerTable:
     """Replies by query octets (after the ID).
 
+    A reply is kept the second time its question is seen (most names are asked once).
+
     Args:
-        max_entries: the bound; past it the oldest entries go.
+        max_entries: the bound in entries; past it the oldest entries go.
+        max_bytes: the bound in octets (estimated); past it the oldest entries go.
     """
 
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_entries: int = 100_000, max_bytes: int = 16 << 20) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
         self.table: dict[bytes, _Entry] = {}
+        self.bytes = 0
+        self.seen: set[int] = set()  # hashes of questions asked once: a reply is kept on the second
         self.hits = 0
         self.due: list[bytes] = []  # keys of popular entries in their last 10 %: refresh them
 
@@ -83,7 +93,7 @@ class AnswerTable:
         if entry is None:
             return None
         if now >= entry.expires:
-            del self.table[query[2:]]
+            self._drop(query[2:])
             return None
         entry.hits += 1
         if entry.hits >= PREFETCH_HITS and entry.expires - now < (entry.expires - entry.stored) / 10:
@@ -106,10 +116,25 @@ class AnswerTable:
             return
         if not ttls or min(ttls) <= 0:
             return
-        if len(self.table) >= self.max_entries:
-            self.table.pop(next(iter(self.table)))
-        self.table[query[2:]] = _Entry(reply[2:], now, now + min(ttls), offsets, ttls)
+        key = query[2:]
+        digest = hash(key)
+        if digest not in self.seen:  # most names are asked once: keep memory for the repeated ones
+            if len(self.seen) >= self.max_entries:
+                self.seen.clear()
+            self.seen.add(digest)
+            return
+        self._drop(key)
+        while self.table and (len(self.table) >= self.max_entries or self.bytes > self.max_bytes):
+            self._drop(next(iter(self.table)))
+        self.table[key] = _Entry(reply[2:], now, now + min(ttls), offsets, ttls)
+        self.bytes += _size(key, reply)
+
+    def _drop(self, key: bytes) -> None:
+        entry = self.table.pop(key, None)
+        if entry is not None:
+            self.bytes -= _size(key, entry.body)
 
     def clear(self) -> None:
         """Forget every reply (settings changed)."""
         self.table.clear()
+        self.bytes = 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from dns_suite.resolver.security import NONE, SECURE, UNCHECKED, Security
 from dns_suite.wire.message import RR
 
 NXD = -1    # key type of an NXDOMAIN entry
@@ -41,8 +42,8 @@ AUTHORITY_AA = 3    # authority section of an authoritative answer (the child's 
 ANSWER = 4          # answer section without AA
 ANSWER_AA = 5       # answer section of an authoritative answer
 
-_OVERHEAD = 120     # octets charged per entry for the dict slot and objects
-_RR_OVERHEAD = 80   # octets charged per record besides owner and rdata
+_OVERHEAD = 300     # octets charged per entry for the dict slot, key and objects (measured: an
+_RR_OVERHEAD = 120  # A RRset costs ~570 octets of RSS); per record besides owner and rdata
 
 POSITIVE, NODATA, NXDOMAIN, SERVFAIL = "positive", "nodata", "nxdomain", "servfail"
 YXDOMAIN = "yxdomain"  # a DNAME whose substitution is too long (RFC 6672 §2.2); only in a Hit
@@ -59,6 +60,7 @@ class Entry:
         rank: trust rank (module constants).
         size: octets charged against the bound.
         hits: lookups that found it (prefetch picks popular entries).
+        sec: its DNSSEC status and records (RRSIGs, wildcard proof).
     """
 
     rrs: tuple[RR, ...]
@@ -67,6 +69,7 @@ class Entry:
     rank: int
     size: int
     hits: int = 0
+    sec: Security = NONE
 
 
 @dataclass(slots=True)
@@ -79,6 +82,7 @@ class Negative:
         ttl: seconds the entry lives.
         expires: absolute expiry, monotonic seconds.
         size: octets charged.
+        sec: its DNSSEC status and records (the SOA's RRSIGs, the NSEC/NSEC3 proof).
     """
 
     kind: str
@@ -86,6 +90,7 @@ class Negative:
     ttl: int
     expires: float
     size: int
+    sec: Security = NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,7 @@ class Hit:
         stale: True when served past expiry (RFC 8767).
         left: the smallest remaining TTL, seconds (0 for stale data).
         ttl: the TTL the entry was stored with, seconds.
+        sec: DNSSEC status and records, TTLs as remaining.
     """
 
     kind: str
@@ -110,14 +116,29 @@ class Hit:
     stale: bool = False
     left: int = 0
     ttl: int = 0
+    sec: Security = NONE
 
 
 def _with_ttl(rrs: tuple[RR, ...], ttl: int) -> tuple[RR, ...]:
     return tuple(RR(owner=r.owner, rrtype=r.rrtype, rrclass=r.rrclass, ttl=ttl, rdata=r.rdata) for r in rrs)
 
 
-def _size(rrs: tuple[RR, ...]) -> int:
-    return _OVERHEAD + sum(len(r.owner.wire) + len(r.rdata) + _RR_OVERHEAD for r in rrs)
+def _size(rrs: tuple[RR, ...], sec: Security = NONE) -> int:
+    size = _OVERHEAD + sum(len(r.owner.wire) + len(r.rdata) + _RR_OVERHEAD for r in rrs)
+    if sec.sigs or sec.proof:
+        size += sum(len(r.owner.wire) + len(r.rdata) + _RR_OVERHEAD for r in sec.sigs + sec.proof)
+    return size
+
+
+def _better(sec: Security, rank: int, old: Entry) -> bool:
+    """Whether new data replaces an unexpired entry: a higher or equal rank (RFC 2181 §5.4.1),
+    except that SECURE data is replaced only by SECURE data or a higher rank, and validated
+    data (any status) replaces unvalidated data (RFC 4035 §4.3)."""
+    if old.sec.status == SECURE and sec.status != SECURE:
+        return rank > old.rank
+    if sec.status != UNCHECKED and old.sec.status == UNCHECKED:
+        return True
+    return rank >= old.rank
 
 
 class Cache:
@@ -142,11 +163,13 @@ class Cache:
         self.dnames = 0  # DNAME RRsets held: ancestors are searched only when > 0
 
     # --- storing -----------------------------------------------------------
-    def put(self, rrs: tuple[RR, ...], rank: int, now: float, *, key: tuple[bytes, int] | None = None) -> bool:
+    def put(self, rrs: tuple[RR, ...], rank: int, now: float, *, key: tuple[bytes, int] | None = None,
+            sec: Security = NONE) -> bool:
         """Store one RRset (all ``rrs`` share owner and type); TTL = their smallest, capped.
 
         ``key`` overrides (owner, type): a DNAME and its synthesized CNAME are stored
-        under the CNAME's owner.
+        under the CNAME's owner. ``sec``: its validation status and DNSSEC records; an
+        unexpired SECURE RRset is replaced only by SECURE data or data of a higher rank.
 
         Returns:
             True when stored; False when an unexpired RRset of a higher rank is kept.
@@ -154,15 +177,16 @@ class Cache:
         if key is None:
             key = (rrs[0].owner.key, rrs[0].rrtype)
         old = self.entries.get(key)
-        if isinstance(old, Entry) and old.rank > rank and old.expires >= now:
+        if isinstance(old, Entry) and old.expires >= now and not _better(sec, rank, old):
             return False
         ttl = min(max(min(r.ttl for r in rrs), self.min_ttl), self.max_ttl)
         if key[1] == 39 and old is None:
             self.dnames += 1
-        self._set(key, Entry(rrs=rrs, ttl=ttl, expires=now + ttl, rank=rank, size=_size(rrs)))
+        self._set(key, Entry(rrs=rrs, ttl=ttl, expires=now + ttl, rank=rank, size=_size(rrs, sec), sec=sec))
         return True
 
-    def put_negative(self, name_key: bytes, qtype: int, kind: str, soa: tuple[RR, ...], now: float) -> int:
+    def put_negative(self, name_key: bytes, qtype: int, kind: str, soa: tuple[RR, ...], now: float, *,
+                     sec: Security = NONE) -> int:
         """Store NXDOMAIN (any ``qtype``) or NODATA for ``qtype``: TTL = min(SOA TTL, MINIMUM).
 
         Without a SOA nothing is cached (RFC 2308 §5). Returns the TTL used, seconds.
@@ -173,7 +197,7 @@ class Cache:
         minimum = int.from_bytes(soa_rr.rdata[-4:], "big") if len(soa_rr.rdata) >= 20 else 0
         ttl = min(soa_rr.ttl, minimum, self.max_negative_ttl)
         key = (name_key, NXD if kind == NXDOMAIN else qtype)
-        self._set(key, Negative(kind=kind, soa=soa, ttl=ttl, expires=now + ttl, size=_size(soa)))
+        self._set(key, Negative(kind=kind, soa=soa, ttl=ttl, expires=now + ttl, size=_size(soa, sec), sec=sec))
         return ttl
 
     def put_servfail(self, name_key: bytes, qtype: int, ttl: int, now: float) -> None:
@@ -242,13 +266,13 @@ class Cache:
         left = max(0, int(entry.expires - now))
         stale = entry.expires < now
         return Hit(kind=POSITIVE, rrs=_with_ttl(entry.rrs, left), link=link, stale=stale, left=left,
-                   ttl=entry.ttl)
+                   ttl=entry.ttl, sec=entry.sec.with_ttl(left))
 
     def _negative(self, key: tuple[bytes, int], entry: Negative, now: float) -> Hit:
         self.entries.move_to_end(key)
         left = max(0, int(entry.expires - now))
         return Hit(kind=entry.kind, soa=_with_ttl(entry.soa, left), stale=entry.expires < now, left=left,
-                   ttl=entry.ttl)
+                   ttl=entry.ttl, sec=entry.sec.with_ttl(left))
 
     def _nxdomain_at_or_above(self, name_key: bytes, limit: float) -> tuple[bytes, int] | None:
         """RFC 8020: an NXDOMAIN at the name or any ancestor covers the name."""

@@ -88,7 +88,7 @@ class Resolver:
         self.servers = ServerTable(timeout=settings.timeout, max_timeout=settings.max_timeout,
                                    lame_ttl=settings.lame_ttl, randbits=randbits)
         self.iteration = Iteration(settings, hints, self.cache, self.servers, randbits)
-        self.answers = AnswerTable()
+        self.answers = AnswerTable(max_bytes=max(1 << 20, settings.cache_bytes // 4))
         self.local = local_zones()
         self.tasks: dict[tuple, _Task] = {}
         self.pending: dict[int, _Pending] = {}

@@ -97,7 +97,7 @@ def load_hints(cfg: ResolverConfig) -> Hints:
 class UdpClient:
     """The handle of a UDP client's query: the listener's transport and the client's address."""
 
-    transport: asyncio.DatagramTransport
+    transport: UdpListener
     addr: tuple
 
 
@@ -106,22 +106,54 @@ def _deferred(query: bytes, client: str) -> bytes | None:
     return b"" if len(query) >= 12 and not query[2] & 0x80 else None
 
 
-class _Listener(asyncio.DatagramProtocol):
-    """One UDP listen address; every datagram goes to :meth:`ResolverService.udp_query`."""
+class UdpListener:
+    """One UDP listen address, read with ``add_reader`` (not a DatagramProtocol).
 
-    def __init__(self, service: ResolverService) -> None:
-        self.service = service
-        self.transport: asyncio.DatagramTransport | None = None
+    Measured here (bench/resolver_bench.py): asyncio's datagram transport costs a loop turn and
+    a 256 KiB receive buffer per datagram; draining up to ``BATCH`` datagrams per wakeup and
+    answering rendered replies inline gives about twice the cache-hit rate. Has the
+    ``sendto``/``is_closing``/``close`` of a transport, so :class:`UdpClient` can hold it.
+    """
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    BATCH = 64
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self.service.udp_query(data, addr, self.transport)
+    def __init__(self, service: ResolverService, sock) -> None:
+        self.service, self.sock, self.closed = service, sock, False
+        sock.setblocking(False)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._ready)
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("UDP listener: %s", exc)
+    def _ready(self) -> None:
+        service, recvfrom = self.service, self.sock.recvfrom
+        allows, cached, clock = service.acl.allows, service.core.cached_reply, service.clock
+        for _ in range(self.BATCH):
+            try:
+                data, addr = recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # an ICMP error queued on the socket: go on
+                log.debug("UDP listener: %s", exc)
+                continue
+            if allows(addr[0]):  # the hot path: an identical question answered recently
+                reply = cached(data, clock())
+                if reply is not None:
+                    self.sendto(reply, addr)
+                    continue
+            service.udp_query(data, addr, self)
 
+    def sendto(self, data: bytes, addr: tuple) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except OSError as exc:
+            log.debug("sendto %s failed: %s", addr, exc)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self.sock.close()
 
 
 # --- the service -----------------------------------------------------------------------------
@@ -157,7 +189,7 @@ class ResolverService:
         self.core = core_factory(self.settings, self.hints, randbits=secrets.randbits)
         self.tcp = TcpServer(lambda: self.handler, self._servfail, idle_timeout=cfg.tcp_idle_timeout,
                              max_connections=cfg.tcp_max_connections, defer=self.tcp_query)
-        self.udp: list[asyncio.DatagramTransport] = []
+        self.udp: list[UdpListener] = []
         self.upstream: Upstream | None = None
         self._ticker: asyncio.TimerHandle | None = None
 
@@ -171,8 +203,7 @@ class ResolverService:
                 sock = bind_udp(host, port)
             except OSError as exc:
                 raise OSError(exc.errno, f"UDP {host}:{port}: {exc.strerror}") from None
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Listener(self), sock=sock)
-            self.udp.append(transport)
+            self.udp.append(UdpListener(self, sock))
         self._ticker = loop.call_later(TICK, self._tick)
         self._warn_if_open()
         log.info("serving listen=%s allow=%s root_servers=%d forwards=%d", ",".join(self.cfg.listen),
@@ -187,13 +218,8 @@ class ResolverService:
         self._ticker = asyncio.get_running_loop().call_later(TICK, self._tick)
 
     # --- client queries ----------------------------------------------------------------
-    def udp_query(self, data: bytes, addr: tuple, transport: asyncio.DatagramTransport) -> None:
-        """A datagram on a listener: the access list, then a rendered reply or the core."""
-        if self.acl.allows(addr[0]):  # the hot path: an identical question answered recently
-            cached = self.core.cached_reply(data, self.clock())
-            if cached is not None:
-                transport.sendto(cached, addr)
-                return
+    def udp_query(self, data: bytes, addr: tuple, transport: UdpListener) -> None:
+        """A datagram on a listener that is not a rendered hit: the access list, then the core."""
         try:
             reply = self.handler(data, addr[0])
             if reply is None:

@@ -286,6 +286,8 @@ def test_rendered_replies_count_down_like_the_cache():
     net = internet("www 100 A 192.0.2.1\nmx 100 MX 10 www\n")
     r = make_resolver()
     run_query(r, net, "www.example.", A)
+    assert not r.answers.table, "a question seen once is not kept rendered"
+    run_query(r, net, "www.example.", A)
     asked = len(net.log)
     hot = run_query(r, net, "www.example.", A, now=1030.5)
     assert r.answers.hits == 1 and len(net.log) == asked
@@ -293,6 +295,7 @@ def test_rendered_replies_count_down_like_the_cache():
     slow = run_query(r, net, "www.example.", A, now=1030.5)
     assert hot.answer == slow.answer and hot.answer[0].ttl == 69  # 100 s TTL, 30.5 s later
     run_query(r, net, "www.example.", A, now=1040.0)
+    run_query(r, net, "www.example.", A, now=1041.0)
     assert run_query(r, net, "www.example.", A, now=1099.0).answer[0].ttl in (0, 1)  # whole seconds, rounded
     assert run_query(r, net, "www.example.", A, now=1100.5).answer[0].ttl == 100, "expired: resolved again"
     assert len(net.log) > asked
