@@ -93,8 +93,8 @@ class ControlServer:
         key = self._zone_key(zone, dynamic=True)
         dz = svc.dynamic[key]
         if command == "freeze":
-            svc.flush(key)
-            dz.frozen = True
+            dz.frozen = True  # first: no UPDATE is taken while the file is written
+            await svc.flush(key)
         else:
             dz.frozen = False
             await svc.reload(zone)

@@ -5,7 +5,10 @@ zones, serves TCP with asyncio, owns every change (UPDATE with its journal,
 reloads, flushes) and the ``dns-suite ctl`` socket, and handles SIGHUP
 (reload config and zones: a zone that fails to load is reported with file,
 line and reason, and its old copy keeps serving) and SIGTERM/SIGINT
-(flush dynamic zones, stop). UDP is answered by blocking recvfrom/sendto
+(flush dynamic zones, stop). Zone files are written in a worker thread
+(authoritative/dynzones.py), so a large zone's write stalls no TCP query
+or UPDATE; SIGTERM waits for the writes, at most STOP_WRITE_TIMEOUT
+seconds. UDP is answered by blocking recvfrom/sendto
 loops over the pre-rendered table: with ``workers = 1`` in threads of this
 process, where a new state swaps the table in place; with ``workers = N >
 1`` in N forked workers sharing the port by SO_REUSEPORT, where a new state
@@ -51,6 +54,7 @@ from dns_suite.zone.model import Zone
 
 log = logging.getLogger("dns_suite.authoritative")
 FORMERR, SERVFAIL = 1, 2
+STOP_WRITE_TIMEOUT = 60.0  # seconds SIGTERM waits for zone-file writes; then the journals hold it
 
 
 def servfail(data: bytes, exc: BaseException) -> bytes | None:
@@ -103,12 +107,13 @@ class AuthoritativeService:
         self.tcp = TcpServer(lambda: self.table.tcp, servfail, idle_timeout=cfg.tcp_idle_timeout,
                              max_connections=cfg.tcp_max_connections, defer=self._defer_async)
         self.ctl = ControlServer(self)
-        self.outbound = Outbound(self.keys)
+        self.outbound = Outbound(self.keys, tuple(host for host, _ in self.listen))
         self.workers: WorkerSet | None = None
         self.secondaries: dict[bytes, SecondaryZone] = {}
         self._udp_sockets: list[socket.socket] = []
         self._tasks: list[asyncio.Task] = []
         self._flush_handles: dict[bytes, asyncio.TimerHandle] = {}
+        self._flushes: set[asyncio.Task] = set()  # flushes started by their timer
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # --- configuration and zones ---------------------------------------------
@@ -317,19 +322,26 @@ class AuthoritativeService:
     # --- flushing, reloading, stopping ---------------------------------------------
     def _schedule_flush(self, key: bytes) -> None:
         if key not in self._flush_handles and self.loop is not None:
-            self._flush_handles[key] = self.loop.call_later(self.cfg.flush_interval, self.flush, key)
+            self._flush_handles[key] = self.loop.call_later(self.cfg.flush_interval, self._flush_later, key)
 
-    def flush(self, key: bytes) -> None:
-        """Write a dynamic zone's file and compact its journal."""
+    def _flush_later(self, key: bytes) -> None:
+        task = self.loop.create_task(self.flush(key))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def flush(self, key: bytes) -> None:
+        """Write a dynamic zone's file (in a worker thread; the loop goes on) and compact its
+        journal. Returns once the newest snapshot is on disk, or the write failed (logged)."""
         handle = self._flush_handles.pop(key, None)
         if handle is not None:
             handle.cancel()
-        zone = self.zones.zones.get(key)
-        if zone is not None and key in self.dynamic:
-            try:
-                self.dynamic[key].flush(zone)
-            except (OSError, DnsSuiteError) as exc:
-                log.error("zone=%s flush failed (journal keeps the changes): %s", zone.origin, exc)
+        dz = self.dynamic.get(key)
+        if dz is None:
+            return
+        try:
+            await dz.flush(lambda: self.zones.zones.get(key))
+        except (OSError, DnsSuiteError) as exc:
+            log.error("zone=%s flush failed (journal keeps the changes): %s", dz.origin, exc)
 
     async def reload(self, only: str | None = None) -> None:
         """SIGHUP or ``ctl reload``: re-read the config (if from a file) and the zones."""
@@ -346,6 +358,9 @@ class AuthoritativeService:
             from dataclasses import replace
             cfg = replace(cfg, listen=self.cfg.listen, workers=self.cfg.workers)
         wanted = [z for z in cfg.zones if only is None or _key(z.origin) == _key(only)]
+        for zc in wanted:  # a file being written is read once it is whole and ours
+            if _key(zc.origin) in self.dynamic:
+                await self.dynamic[_key(zc.origin)].settled()
         zones = dict(self.zones.zones) if only is not None else {}
         for zc in wanted:
             zone = self._load_one(zc, cfg, self.zones.zones.get(_key(zc.origin)))
@@ -358,6 +373,25 @@ class AuthoritativeService:
         self.publish(ZoneSet(list(zones.values()), version=self.zones.version + 1, expired=self.zones.expired))
         self._start_secondaries()
         log.info("reloaded version=%d zones=%d", self.zones.version, len(self.zones.zones))
+        for key, dz in self.dynamic.items():
+            if dz.rewrite:  # the file was ignored: rewrite it from the zone served
+                dz.rewrite = False
+                await self.flush(key)
+
+    async def _flush_all(self, timeout: float) -> None:
+        """Flush every dynamic zone, each waiting for its running write; past ``timeout``
+        seconds the writes still running are abandoned (old files kept, journals complete)."""
+        loop = asyncio.get_running_loop()
+        flushes = [loop.create_task(self.flush(key)) for key in self.dynamic]
+        if not flushes:
+            return
+        _, pending = await asyncio.wait(flushes, timeout=timeout)
+        if pending:
+            log.error("zone-file writes not done within %g s: abandoned, the journals keep the changes",
+                      timeout)
+            for dz in self.dynamic.values():
+                dz.abandon()
+            await asyncio.wait(pending)
 
     async def stop(self) -> None:
         """SIGTERM: flush dynamic zones, stop the workers and listeners."""
@@ -365,8 +399,7 @@ class AuthoritativeService:
             task.cancel()
         for sz in self.secondaries.values():
             sz.stop()
-        for key in list(self.dynamic):
-            self.flush(key)
+        await self._flush_all(STOP_WRITE_TIMEOUT)
         if self.workers is not None:
             self.workers.stop()
         for sock in self._udp_sockets:

@@ -41,7 +41,7 @@ import glob
 import logging
 import os
 import tempfile
-from typing import Iterable
+from typing import Callable, Iterable
 
 from dns_suite.zone.diff import (MAGIC, Change, Diff, JournalError, Scan, apply_diff, apply_diffs,  # noqa: F401
                                  decode_diff, encode_diff, encode_entry, replay_diffs, scan_journal,
@@ -274,16 +274,39 @@ def _atomic_write(path: str, chunks: Iterable[bytes]) -> None:
     _fsync_dir(directory)
 
 
-def write_zone_file(zone: Zone, path: str | os.PathLike) -> None:
+def write_zone_file(zone: Zone, path: str | os.PathLike, *,
+                    cancelled: Callable[[], bool] | None = None) -> None:
     """Write ``zone`` as master-file text atomically, keeping the old file's mode.
 
-    A symbolic link is followed: its target is replaced, the link stays.
+    A symbolic link is followed: its target is replaced, the link stays. The
+    zone is an immutable snapshot, so this may run in a worker thread while
+    the event loop goes on (the caller makes sure one write of a file runs at a time).
+
+    Args:
+        zone: the snapshot to write.
+        path: the zone file.
+        cancelled: asked between batches of lines; when it says True the write
+            stops, the temp file is removed and the old file stays.
 
     Raises:
-        OSError: the directory is not writable, the disk is full, ...
+        OSError: the directory is not writable, the disk is full, ...;
+            InterruptedError when ``cancelled`` said so.
     """
     real = os.path.realpath(os.fspath(path))
-    _atomic_write(real, (line.encode("utf-8", "surrogateescape") for line in zone_to_text(zone)))
+    _atomic_write(real, _zone_chunks(zone, cancelled or (lambda: False)))
+
+
+def _zone_chunks(zone: Zone, cancelled: Callable[[], bool], lines: int = 4096) -> Iterable[bytes]:
+    """The zone's text as octets, ``lines`` lines a chunk; InterruptedError once ``cancelled()``."""
+    batch: list[str] = []
+    for line in zone_to_text(zone):
+        batch.append(line)
+        if len(batch) == lines:
+            if cancelled():
+                raise InterruptedError(f"zone {zone.origin} serial {zone.serial}: write cancelled")
+            yield "".join(batch).encode("utf-8", "surrogateescape")
+            batch.clear()
+    yield "".join(batch).encode("utf-8", "surrogateescape")
 
 
 def replay(zone: Zone, journal: Journal) -> tuple[Zone, int, list[str]]:

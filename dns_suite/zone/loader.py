@@ -11,13 +11,16 @@ import gc
 import os
 import sys
 from dataclasses import dataclass
+from functools import partial
+from operator import attrgetter
 from typing import IO, Iterable
 
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.name import Name
 from dns_suite.wire.types import RRClass, RRType
 from dns_suite.zone.errors import ZoneError
-from dns_suite.zone.model import Problem, Zone, ZoneBuilder
+from dns_suite.zone.model import Problem, RRset, Zone, ZoneBuilder
+from dns_suite.zone.rdataout import FAST, owner_text
 from dns_suite.zone.rdatatext import rdata_to_text
 from dns_suite.zone.reader import ZoneReader
 
@@ -137,13 +140,73 @@ def _locate(problems: list[Problem], apex: Name, path: str, allow_generate: bool
 
 def zone_to_text(zone: Zone) -> Iterable[str]:
     """The zone in canonical master-file form: one RR a line, absolute names,
-    RRsets in canonical order (RFC 4034 §6.1), SOA first."""
-    cls = RRClass(zone.rrclass).to_text()
-    for rrset in zone.rrsets():
-        owner = rrset.owner.to_text()
-        typ = RRType(rrset.rrtype).to_text()
+    RRsets in canonical order (RFC 4034 §6.1), SOA first.
+
+    The common types of class IN are written by :mod:`~dns_suite.zone.rdataout`
+    (the same text as dnspython's, without its decoding); the rest through dnspython.
+    A generator over an immutable snapshot: it may run in a worker thread.
+    """
+    rrclass = zone.rrclass
+    cls = RRClass(rrclass).to_text()
+    fast = FAST if rrclass == 1 else {}
+    types: dict[int, str] = {}
+    owner_wire, owner = None, ""
+    for rrset in _canonical_rrsets(zone):
+        if rrset.wire != owner_wire:
+            owner_wire, owner = rrset.wire, owner_text(rrset.wire)
+        typ = types.get(rrset.rrtype)
+        if typ is None:
+            typ = types[rrset.rrtype] = RRType(rrset.rrtype).to_text()
+        head = f"{owner}\t{rrset.ttl}\t{cls}\t{typ}\t"
+        text = fast.get(rrset.rrtype)
         for rd in rrset.rdatas:
-            yield f"{owner}\t{rrset.ttl}\t{cls}\t{typ}\t{rdata_to_text(zone.rrclass, rrset.rrtype, rd)}\n"
+            line = text(rd) if text is not None else None
+            if line is None:
+                line = rdata_to_text(rrclass, rrset.rrtype, rd)
+            yield head + line + "\n"
+
+
+def _canonical_rrsets(zone: Zone) -> Iterable[RRset]:
+    """:meth:`Zone.rrsets` in the same order, with a cheaper sort key (two to three times
+    faster)."""
+    soa, nodes = zone.soa, zone.nodes
+    yield soa
+    try:  # every name is in the zone: the origin's labels need not be compared
+        keys = sorted(nodes, key=partial(_canonical_key, origin=zone.origin.key))
+    except ValueError:
+        keys = sorted(nodes, key=_canonical_key)
+    by_type = attrgetter("rrtype")
+    for key in keys:
+        first = nodes[key]
+        if first.next is None:
+            if first is not soa:
+                yield first
+            continue
+        for rrset in sorted(first.chain(), key=by_type):
+            if rrset is not soa:
+                yield rrset
+
+
+def _canonical_key(key: bytes, origin: bytes = b"\0") -> bytes:
+    """A bytes key ordering lowercased wire names at or below ``origin`` canonically (RFC
+    4034 §6.1): their labels above the origin from the root down, joined by ``\\0\\0`` (a
+    zero octet inside a label becomes ``\\0\\1``, so a shorter label still sorts first).
+
+    Raises:
+        ValueError: ``key`` is not at or below ``origin``.
+    """
+    labels = []
+    pos, end = 0, len(key) - len(origin)
+    while pos < end:
+        n = key[pos]
+        labels.append(key[pos + 1:pos + 1 + n])
+        pos += n + 1
+    if pos != end or not key.endswith(origin):
+        raise ValueError("not below the origin")
+    labels.reverse()
+    if 0 <= key.find(b"\0") < end:  # a zero octet in a label: escape it
+        labels = [label.replace(b"\0", b"\0\1") for label in labels]
+    return b"\0\0".join(labels)
 
 
 def check_zone_main(origin: str, path: str, *, print_zone: bool = False, allow_generate: bool = True,
