@@ -38,10 +38,18 @@ class Outbound:
 
     Args:
         keys: TSIG keys by name key (a target naming a key signs with it).
+        listen: the service's listen addresses: NOTIFY leaves from the first one of each
+            family that is not a wildcard, so a secondary that knows us by that address
+            accepts it (as BIND's notify-source); else from the system's choice.
     """
 
-    def __init__(self, keys: dict[bytes, TsigKey]) -> None:
+    def __init__(self, keys: dict[bytes, TsigKey], listen: tuple[str, ...] = ()) -> None:
         self.keys = keys
+        self.sources = {4: "0.0.0.0", 6: "::"}
+        for host in reversed(listen):
+            if host not in ("0.0.0.0", "::"):
+                self.sources[6 if ":" in host else 4] = host
+        self.wake = asyncio.Event()
         self.notifiers: dict[bytes, Notifier] = {}
         self.outstanding: dict[int, tuple[bytes, Send, bytes]] = {}
         self.transports: dict[int, asyncio.DatagramTransport] = {}
@@ -49,7 +57,7 @@ class Outbound:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        for family, host in ((4, "0.0.0.0"), (6, "::")):
+        for family, host in self.sources.items():
             try:
                 transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self),
                                                                    local_addr=(host, 0))
@@ -68,6 +76,7 @@ class Outbound:
         """Tell ``notifier``'s peers about ``serial`` (keeps the notifier for zone ``key``)."""
         self.notifiers[key] = notifier
         notifier.serial_changed(serial, time.monotonic())
+        self.wake.set()  # send now, not at the next tick
 
     async def _run(self) -> None:
         while True:
@@ -75,7 +84,11 @@ class Outbound:
             for key, notifier in list(self.notifiers.items()):
                 for send in notifier.due(now, self._new_id):
                     self._send(key, send)
-            await asyncio.sleep(TICK)
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), TICK)
+            except asyncio.TimeoutError:
+                pass
 
     def _new_id(self) -> int:
         while True:

@@ -74,7 +74,7 @@ class Timers:
     min_retry: float = 10.0
     max_retry: float = 1209600.0
     no_zone_retry: float = 60.0
-    notify_interval: float = 5.0
+    notify_interval: float = 0.5
 
 
 _EVENT = _ACTION = dataclass(frozen=True, slots=True, kw_only=True)

@@ -107,9 +107,9 @@ CASES = [
         (87002, done(0, Z2), [Publish(zone=Z2)]),
     ]),
     ("notify-immediate-soa-query", LOADED + [
-        (100, NotifyReceived(primary="192.0.2.2"), [q(1)]), (101, soa(1, 1), []),
-        (102, NotifyReceived(primary=0), []),  # rate-limited: the check moves to 105
-        (104.9, TICK, []), (105, TICK, [q(0)]),
+        (100, NotifyReceived(primary="192.0.2.2"), [q(1)]), (100.1, soa(1, 1), []),
+        (100.2, NotifyReceived(primary=0), []),  # rate-limited: the check moves to 100.5
+        (100.4, TICK, []), (100.5, TICK, [q(0)]),
     ]),
     ("notify-unknown-source-ignored", LOADED + [(100, NotifyReceived(primary="198.51.100.1"), [])]),
     ("notify-during-transfer-checks-after", LOADED + [
