@@ -33,7 +33,7 @@ IO_STDLIB = frozenset(
 
 IO_MODULES = (
     "runtime.py", "zone/loader.py", "zone/journal.py", "*/service.py", "acme/agent.py",
-    "acme/store.py", "net/*", "cli.py", "config.py",
+    "acme/store.py", "acme/dns01.py", "acme/propagation.py", "net/*", "cli.py", "config.py",
     # the authoritative service's I/O edge, split from service.py to keep modules small
     "authoritative/workers.py", "authoritative/dynzones.py", "authoritative/ctl.py",
     "authoritative/outbound.py", "authoritative/secondaries.py",
@@ -94,6 +94,8 @@ RULES: dict[str, Allowed] = {
     ),
     "acme/store.py": Allowed(internal=("wire",), third_party=("acme", "josepy", "cryptography")),
     "acme/service.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
+    "acme/dns01.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
+    "acme/propagation.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
     "acme/*": Allowed(internal=("wire",)),
     "net/*": Allowed(internal=("wire", "chain"), third_party=("aiohttp",)),
 }
