@@ -439,6 +439,24 @@ class ForwardConfig:
     servers: tuple[str, ...] = _field(check=_servers_problem)
 
 
+def _anchor_texts(entries: tuple[str, ...]) -> str | None:
+    """The first entry that is not a DS or DNSKEY record in zone-file syntax, described."""
+    for index, entry in enumerate(entries):
+        words = entry.upper().split()
+        if "DS" not in words and "DNSKEY" not in words:
+            return f"item {index}: {entry[:40]!r} is not a DS or DNSKEY record"
+    return None
+
+
+def _domain_names(entries: tuple[str, ...]) -> str | None:
+    """The first entry that is not a domain name, described."""
+    for index, entry in enumerate(entries):
+        problem = domain_name(entry)
+        if problem is not None:
+            return f"item {index}: {problem}"
+    return None
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ResolverConfig:
     """The ``[resolver]`` table: the caching recursive resolver.
@@ -483,6 +501,15 @@ class ResolverConfig:
         max_inflight (int): Client questions resolved at once (1..1,000,000); more get SERVFAIL.
         local_zones (bool): Answer localhost., invalid. and the private reverse zones locally
             (RFC 6761, RFC 6303).
+        dnssec (bool): Validate (RFC 4035) from the root's shipped trust anchors (KSK-2017 and
+            KSK-2024) and ``trust_anchors``: AD on secure answers, SERVFAIL with an extended
+            error on bogus ones.
+        trust_anchors (tuple[str, ...]): More trust anchors: DS or DNSKEY records in zone-file
+            syntax (``"example. IN DS 12345 13 2 ..."``); they replace the shipped ones for the
+            names they anchor (a lab's own root).
+        trust_anchor_files (tuple[str, ...]): Files of such records, relative to the config file.
+        negative_trust_anchors (tuple[str, ...]): Names not validated, with everything below
+            them (RFC 7646).
     """
 
     listen: tuple[str, ...] = _field(("127.0.0.1:53", "[::1]:53"), check=listen_addresses)
@@ -519,6 +546,10 @@ class ResolverConfig:
     lame_ttl: int = _field(900, check=between(0, MAX_TTL))
     max_inflight: int = _field(10000, check=between(1, 1_000_000))
     local_zones: bool = True
+    dnssec: bool = True
+    trust_anchors: tuple[str, ...] = _field((), check=_anchor_texts)
+    trust_anchor_files: tuple[str, ...] = ()
+    negative_trust_anchors: tuple[str, ...] = _field((), check=_domain_names)
 
 
 def _resolver_problem(cfg: ResolverConfig) -> tuple[str, str] | None:
@@ -735,7 +766,8 @@ def load_authoritative_config(path: str) -> AuthoritativeConfig:
 def load_resolver_config(path: str) -> ResolverConfig:
     """Load the ``[resolver]`` table of a TOML config file.
 
-    A relative ``root_hints`` path is resolved against the folder of the config file.
+    Relative ``root_hints`` and ``trust_anchor_files`` paths are resolved against the folder of
+    the config file.
 
     Args:
         path (str): Path of the TOML file.
@@ -753,7 +785,10 @@ def load_resolver_config(path: str) -> ResolverConfig:
     problem = _resolver_problem(config)
     if problem is not None:
         raise ConfigError(path, f"resolver.{problem[0]}", problem[1])
+    base_dir = os.path.dirname(os.path.abspath(path))
     if config.root_hints is not None:
-        base_dir = os.path.dirname(os.path.abspath(path))
         config = dataclasses.replace(config, root_hints=_resolve_path(base_dir, config.root_hints))
+    if config.trust_anchor_files:
+        files = tuple(_resolve_path(base_dir, file) for file in config.trust_anchor_files)
+        config = dataclasses.replace(config, trust_anchor_files=files)
     return config

@@ -88,6 +88,9 @@ RULES: dict[str, Allowed] = {
         internal=("wire", "zone", "authoritative.engine", *SERVICE_EXTRAS)
     ),
     "resolver/upstream.py": Allowed(),
+    # DNSSEC: dnspython's dns.dnssec does the signature mathematics, and reads anchor texts
+    "resolver/validate.py": Allowed(internal=("wire",), third_party=("dns",)),
+    "resolver/trust.py": Allowed(internal=("wire",), third_party=("dns",)),
     "resolver/*": Allowed(internal=("wire", "zone", "authoritative.engine", "authoritative.zoneset")),
     "acme/agent.py": Allowed(
         internal=("wire", *SERVICE_EXTRAS), third_party=("acme", "josepy", "cryptography")

@@ -31,7 +31,8 @@ class Asker:
         server = self.servers.get(address)
         tcp = False
         for _ in range(3):
-            edns = None if server.no_edns else Edns(payload=self.settings.edns_payload, do=ctx.do)
+            edns = None if server.no_edns else Edns(payload=self.settings.edns_payload,
+                                                          do=ctx.do or self.settings.dnssec)
             ctx.queries += 1
             reply = yield self._make_ask(ctx, address, port, qname, qtype, rd=rd, tcp=tcp, edns=edns)
             if reply is None:

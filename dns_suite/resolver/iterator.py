@@ -2,7 +2,7 @@
 
 API (stable; the service and the replay harness drive it)::
 
-    r = Resolver(settings, hints, randbits=secrets.randbits)
+    r = Resolver(settings, hints, randbits=secrets.randbits, wall=lambda: int(time.time()))
     actions = r.submit(query_octets, client, now)           # a client's query
     actions = r.on_response(token, reply_octets, now, source=(addr, port), tcp=False)
     actions = r.on_timeout(token, now)                      # no reply / connection failed
@@ -28,6 +28,7 @@ from typing import Callable
 from dns_suite.resolver.actions import Action, Answer, SendQuery
 from dns_suite.resolver.answers import AnswerTable
 from dns_suite.resolver.cache import Cache
+from dns_suite.resolver.dnssec import Validator
 from dns_suite.resolver.localzones import answer_locally, local_zones
 from dns_suite.resolver.resolution import Iteration
 from dns_suite.resolver.state import Ask, Budget, Outcome
@@ -78,16 +79,20 @@ class Resolver:
         settings: the knobs.
         hints: root hints.
         randbits: ``randbits(k) -> int`` of k random bits (``secrets.randbits``).
+        wall: ``() -> int``, the wall clock in seconds since the epoch, for DNSSEC signature
+            validity (``now`` is monotonic); needed when validating.
     """
 
-    def __init__(self, settings: Settings, hints: Hints, *, randbits: Callable[[int], int]) -> None:
+    def __init__(self, settings: Settings, hints: Hints, *, randbits: Callable[[int], int],
+                 wall: Callable[[], int] | None = None) -> None:
         self.settings = settings
         self.cache = Cache(max_bytes=settings.cache_bytes, min_ttl=settings.min_ttl, max_ttl=settings.max_ttl,
                            max_negative_ttl=settings.max_negative_ttl,
                            stale_max=settings.stale_max if settings.serve_stale else 0)
         self.servers = ServerTable(timeout=settings.timeout, max_timeout=settings.max_timeout,
                                    lame_ttl=settings.lame_ttl, randbits=randbits)
-        self.iteration = Iteration(settings, hints, self.cache, self.servers, randbits)
+        self.validator = Validator(settings, hints, self.cache, wall)
+        self.iteration = Iteration(settings, hints, self.cache, self.servers, randbits, self.validator)
         self.answers = AnswerTable(max_bytes=max(1 << 20, settings.cache_bytes // 4))
         self.local = local_zones()
         self.tasks: dict[tuple, _Task] = {}
@@ -174,6 +179,7 @@ class Resolver:
         """New settings and hints (SIGHUP); the cache stays, rendered replies are dropped."""
         self.settings = settings
         self.iteration.settings, self.iteration.hints = settings, hints
+        self.validator.configure(settings, hints)
         cache = self.cache
         cache.max_bytes, cache.min_ttl, cache.max_ttl = settings.cache_bytes, settings.min_ttl, settings.max_ttl
         cache.max_negative_ttl = settings.max_negative_ttl
@@ -268,8 +274,11 @@ def _matches(msg: Message, ask: Ask, case_exact: bool) -> bool:
 
 
 def _render(query: Message, outcome: Outcome, tcp: bool) -> bytes:
-    """The client's reply: its ID, question, RD and CD; RA set; EDNS when it used EDNS."""
+    """The client's reply: its ID, question, RD and CD; RA set; EDNS when it used EDNS; AD when
+    the answer is secure and the client set DO or AD (RFC 4035 §3.2.3, RFC 6840 §5.7)."""
     flags = Flag.QR | Flag.RA | (query.flags & (Flag.RD | Flag.CD)) | (Flag.AA if outcome.aa else 0)
+    if outcome.secure and (query.flags & Flag.AD or query.edns is not None and query.edns.do):
+        flags |= Flag.AD
     edns = None
     if query.edns is not None:
         options = (ede_option(*outcome.ede),) if outcome.ede is not None else ()

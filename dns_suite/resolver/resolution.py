@@ -26,8 +26,10 @@ from typing import Callable, Generator
 from dns_suite.resolver import cache as C
 from dns_suite.resolver.asking import Asker
 from dns_suite.resolver.cache import Cache, Hit
+from dns_suite.resolver.dnssec import NEGATIVE, Validator, combined, worst
 from dns_suite.resolver.scrub import (ANSWER, CNAME_KIND, LAME, NODATA, NXDOMAIN, REFERRAL, THROWAWAY, YXDOMAIN,
                                       Classified, addresses_of, classify, dname_substitute, target)
+from dns_suite.resolver.security import NONE, SECURE
 from dns_suite.resolver.servers import ServerTable, is_private
 from dns_suite.resolver.settings import Hints, ServerSet, Settings
 from dns_suite.resolver.state import Ask, Budget, Cut, Outcome, fail
@@ -44,20 +46,26 @@ class Iteration(Asker):
     """The shared state resolutions work on: cache, server table, settings, hints, randomness."""
 
     def __init__(self, settings: Settings, hints: Hints, cache: Cache, servers: ServerTable,
-                 randbits: Callable[[int], int]) -> None:
+                 randbits: Callable[[int], int], validator: Validator | None = None) -> None:
         self.settings, self.hints, self.cache, self.servers = settings, hints, cache, servers
         self.randbits = randbits
+        self.validator = validator or Validator(settings, hints, cache, None)
+        self.validator.attach(self)
 
     # --- the client's question ------------------------------------------------
     def answer(self, ctx: Budget, qname: Name, qtype: int) -> Generator[Ask, "Message | None", Outcome]:
         """Resolve (qname, qtype), following CNAME/DNAME links. Returns an :class:`Outcome`."""
         chain: list[RR] = []
+        extra: list[RR] = []  # DNSSEC proofs for the authority section (DO)
+        statuses: list[str] = []
         name, seen, cached = qname, set(), True
         for _ in range(self.settings.max_cname + 1):
             if name.key in seen:
                 return Outcome(rcode=SERVFAIL, answer=chain, ede=(EDE_OTHER, "CNAME loop"), cached=cached)
             seen.add(name.key)
             hit = self._cached(name, qtype, ctx.now)
+            if hit is not None and self.validator.recheck(hit, name, ctx):
+                hit = None
             if hit is None:
                 cached = False
                 hit = yield from self.iterate(ctx, name, qtype)
@@ -65,15 +73,24 @@ class Iteration(Asker):
                     hit = self._stale(ctx, name, qtype) or hit
             if hit.kind == C.SERVFAIL:
                 return Outcome(rcode=SERVFAIL, ede=ctx.error, cached=cached)
+            refusal = self.validator.refusal(hit, ctx)
+            if refusal is not None:
+                return refusal
+            statuses.append(hit.sec.status)
+            sigs, proof = self.validator.records(hit, ctx)
             if hit.kind == C.YXDOMAIN:
-                return Outcome(rcode=YXDOMAIN_RCODE, answer=chain + list(hit.rrs), cached=cached)
+                return Outcome(rcode=YXDOMAIN_RCODE, answer=chain + list(hit.rrs) + sigs, cached=cached)
             ede = ctx.error if hit.stale else None
+            secure = worst(statuses) == SECURE
             if hit.kind != C.POSITIVE:
                 rcode = NXDOMAIN_RCODE if hit.kind == C.NXDOMAIN else NOERROR
-                return Outcome(rcode=rcode, answer=chain, authority=list(hit.soa), cached=cached, ede=ede)
+                return Outcome(rcode=rcode, answer=chain, authority=list(hit.soa) + proof, cached=cached, ede=ede,
+                               secure=secure)
             chain.extend(hit.rrs)
+            chain.extend(sigs)
+            extra.extend(proof)
             if not hit.link:
-                return Outcome(rcode=NOERROR, answer=chain, cached=cached, ede=ede)
+                return Outcome(rcode=NOERROR, answer=chain, authority=extra, cached=cached, ede=ede, secure=secure)
             name = target(hit.rrs[-1])
         return Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "CNAME chain too long"), cached=cached)
 
@@ -97,10 +114,11 @@ class Iteration(Asker):
         new = dname_substitute(name, dname.rrs[0])
         left = max(0, int(dname.expires - now))
         rrs = tuple(RR(owner=r.owner, rrtype=r.rrtype, rrclass=1, ttl=left, rdata=r.rdata) for r in dname.rrs)
+        sec = dname.sec.with_ttl(left)
         if new is None:
-            return Hit(kind=C.YXDOMAIN, rrs=rrs, left=left)
+            return Hit(kind=C.YXDOMAIN, rrs=rrs, left=left, sec=sec)
         synth = RR(owner=name, rrtype=CNAME, rrclass=1, ttl=left, rdata=new.wire)
-        return Hit(kind=C.POSITIVE, rrs=rrs + (synth,), link=True, left=left)
+        return Hit(kind=C.POSITIVE, rrs=rrs + (synth,), link=True, left=left, sec=sec)
 
     # --- iteration --------------------------------------------------------------
     def iterate(self, ctx: Budget, name: Name, qtype: int) -> Generator[Ask, "Message | None", Hit]:
@@ -142,6 +160,7 @@ class Iteration(Asker):
                     if found.kind == ANSWER and found.aa and found.chain[-1][0].rrtype == NS and len(found.chain) == 1:
                         cut = self._cut(qn, found.chain[-1], ctx.now)  # the NS answer names the child's servers
             else:
+                yield from self.validator.check_reply(ctx, found, cut.zone, qtype)
                 return self._store_answer(found, name, qtype, ctx.now)
 
     def _next_server(self, ctx: Budget, cut: Cut) -> Generator[Ask, "Message | None", str | None]:
@@ -180,6 +199,7 @@ class Iteration(Asker):
     # --- storing ----------------------------------------------------------------
     def _store_referral(self, found: Classified, now: float) -> None:
         self.cache.put(found.ns, C.AUTHORITY, now)
+        self.validator.on_referral(found, now)
         for rrset in found.addresses:
             self.cache.put(rrset, C.ADDITIONAL, now)
             # the parent's view too: tried when the child's addresses fail (Unbound's parent-side fallback)
@@ -189,18 +209,20 @@ class Iteration(Asker):
         """Cache an answer and return the hit for (name, qtype)."""
         rank = C.ANSWER_AA if found.aa else C.ANSWER
         for rrset in found.chain:
+            sec = found.sec.get((rrset[0].owner.key, rrset[0].rrtype), NONE)
             if rrset[-1].rrtype == CNAME and rrset[0].rrtype == 39:  # DNAME + synthesized CNAME
-                self.cache.put(rrset[:-1], rank, now)
-                self.cache.put(rrset, rank, now, key=(rrset[-1].owner.key, CNAME))
+                self.cache.put(rrset[:-1], rank, now, sec=sec)
+                self.cache.put(rrset, rank, now, key=(rrset[-1].owner.key, CNAME), sec=sec)
                 continue
-            self.cache.put(rrset, rank, now)
+            self.cache.put(rrset, rank, now, sec=sec)
         if found.ns:
             self.cache.put(found.ns, C.AUTHORITY_AA, now)
         for rrset in found.addresses:
             self.cache.put(rrset, C.ADDITIONAL, now)
         if found.kind in (NXDOMAIN, NODATA):
             kind = C.NXDOMAIN if found.kind == NXDOMAIN else C.NODATA
-            self.cache.put_negative(found.end.key, qtype, kind, found.soa, now)
+            self.cache.put_negative(found.end.key, qtype, kind, found.soa, now,
+                                    sec=found.sec.get((found.end.key, NEGATIVE), NONE))
         hit = self._cached(name, qtype, now)
         if hit is not None:
             return hit
@@ -209,16 +231,19 @@ class Iteration(Asker):
     def _uncached_hit(self, found: Classified, qtype: int) -> Hit:
         """A hit built from the reply itself (TTL 0, or negative without SOA)."""
         if found.kind == YXDOMAIN:
-            return Hit(kind=C.YXDOMAIN, rrs=found.chain[0])
+            return Hit(kind=C.YXDOMAIN, rrs=found.chain[0], sec=combined(found, found.chain[:1]))
         rrs = tuple(rr for rrset in found.chain for rr in rrset)
+        negative = found.sec.get((found.end.key, NEGATIVE), NONE) if found.end is not None else NONE
         if found.kind == NXDOMAIN and not found.chain:
-            return Hit(kind=C.NXDOMAIN, soa=found.soa)
+            return Hit(kind=C.NXDOMAIN, soa=found.soa, sec=negative)
         if found.kind in (NODATA, NXDOMAIN) and not found.chain:
-            return Hit(kind=C.NODATA, soa=found.soa)
+            return Hit(kind=C.NODATA, soa=found.soa, sec=negative)
         if not rrs:
             return Hit(kind=C.SERVFAIL)
         link = found.kind != ANSWER or rrs[-1].rrtype == CNAME and qtype != CNAME
-        return Hit(kind=C.POSITIVE, rrs=rrs[:1] if link and rrs[0].rrtype == CNAME else rrs, link=link)
+        if link and rrs[0].rrtype == CNAME:
+            return Hit(kind=C.POSITIVE, rrs=rrs[:1], link=link, sec=combined(found, found.chain[:1]))
+        return Hit(kind=C.POSITIVE, rrs=rrs, link=link, sec=combined(found, found.chain))
 
     # --- where to ask -----------------------------------------------------------
     def _forward(self, name: Name) -> ServerSet | None:
@@ -333,6 +358,7 @@ class Iteration(Asker):
             reply = yield from self.ask(ctx, addresses[0], ports[addresses[0]], name, qtype, rd=fwd.recursive)
             found = self._classify(reply, fwd.zone, name, qtype)
             if found.kind in (ANSWER, NODATA, NXDOMAIN, CNAME_KIND, YXDOMAIN):
+                yield from self.validator.check_reply(ctx, found, fwd.zone, qtype)
                 return self._store_answer(found, name, qtype, ctx.now)
             tried.add(addresses[0])
         return fail(ctx, EDE_NO_REACHABLE, f"no server of {fwd.zone} answered")

@@ -11,7 +11,8 @@ the reply is, as Unbound's iterator does:
 kind        when
 ==========  ===========================================================================
 ANSWER      the chain ends in an RRset of the qtype (or the qtype is ANY)
-CNAME       the chain ends at a name whose data this server may not give (other zone)
+CNAME       the chain ends at a name whose data this server may not give (other zone),
+            or without data (a NODATA for the target is asked again, as Unbound does)
 NXDOMAIN    rcode NXDOMAIN (for the chain's end)
 NODATA      NOERROR, no data; a SOA, an AA reply, or an empty non-recursive reply
 REFERRAL    NS for a zone below the server's zone and at or above the qname, no SOA
@@ -31,6 +32,7 @@ from dns_suite.wire.name import Name, decode_name
 from dns_suite.wire.types import Flag
 
 A, NS, CNAME, SOA, AAAA, DNAME, ANY = 1, 2, 5, 6, 28, 39, 255
+DS, RRSIG, NSEC, NSEC3 = 43, 46, 47, 50
 NOERROR, NXDOMAIN_RCODE = 0, 3
 ANSWER, CNAME_KIND, NXDOMAIN, NODATA, REFERRAL, LAME, THROWAWAY, YXDOMAIN = (
     "answer", "cname", "nxdomain", "nodata", "referral", "lame", "throwaway", "yxdomain")
@@ -54,6 +56,12 @@ class Classified:
         ns: the NS RRset of a referral, or the zone's own NS from an authoritative answer.
         addresses: A/AAAA RRsets of the NS names, in bailiwick.
         aa: the reply had AA set.
+        sigs: RRSIGs in the answer and authority sections, in bailiwick, by (owner key,
+            type covered) (RFC 4035 §3.1.1).
+        proof: the authority section's NSEC/NSEC3 records in bailiwick, with their RRSIGs.
+        ds: the DS RRset of a referral (RFC 4035 §3.1.4).
+        sec: what validation said, by (owner key, type) of each RRset kept (and
+            (end key, -1) for a negative answer); filled in by dnssec.py.
     """
 
     kind: str
@@ -64,6 +72,10 @@ class Classified:
     cut: Name | None = None
     ns: RRset = ()
     addresses: list[RRset] = field(default_factory=list)
+    sigs: dict[tuple[bytes, int], RRset] = field(default_factory=dict)
+    proof: RRset = ()
+    ds: RRset = ()
+    sec: dict = field(default_factory=dict)
 
 
 def target(rr: RR) -> Name:
@@ -150,7 +162,29 @@ def classify(reply: Message, zone: Name, qname: Name, qtype: int) -> Classified:
     """
     found = _classify(reply, zone, qname, qtype)
     found.aa = bool(reply.flags & Flag.AA)
+    if found.kind != THROWAWAY:
+        _keep_dnssec(found, reply, zone)
     return found
+
+
+def _keep_dnssec(found: Classified, reply: Message, zone: Name) -> None:
+    """Signatures and denial records in bailiwick, kept with what they belong to (RFC 4035 §3.1)."""
+    sigs: dict[tuple[bytes, int], list[RR]] = {}
+    proof = []
+    for rr in reply.answer + reply.authority:
+        if rr.rrclass != 1 or not rr.owner.is_subdomain(zone):
+            continue
+        if rr.rrtype == RRSIG and len(rr.rdata) >= 2:
+            sigs.setdefault((rr.owner.key, int.from_bytes(rr.rdata[:2], "big")), []).append(rr)
+    for rr in reply.authority:
+        if rr.rrclass == 1 and rr.rrtype in (NSEC, NSEC3) and rr.owner.is_subdomain(zone):
+            proof.append(rr)
+            proof.extend(s for s in sigs.pop((rr.owner.key, rr.rrtype), ()))
+    found.sigs = {k: tuple(v) for k, v in sigs.items()}
+    found.proof = tuple(proof)
+    if found.kind == REFERRAL and found.cut is not None:
+        found.ds = tuple(rr for rr in reply.authority if rr.rrtype == DS and rr.rrclass == 1
+                         and rr.owner.key == found.cut.key and found.cut.key != zone.key)
 
 
 def _classify(reply: Message, zone: Name, qname: Name, qtype: int) -> Classified:
@@ -170,10 +204,10 @@ def _classify(reply: Message, zone: Name, qname: Name, qtype: int) -> Classified
         if chain[-1][0].rrtype == NS:
             found.addresses = addresses_of(reply, chain[-1], zone)
         return found
+    if chain:  # a NODATA after CNAME/DNAME links: the target is asked again (as Unbound does)
+        return Classified(kind=CNAME_KIND, chain=chain, end=end)
     if soa:
         return Classified(kind=NODATA, chain=chain, end=end, soa=soa)
-    if chain:
-        return Classified(kind=CNAME_KIND, chain=chain, end=end)
     referral = _referral(reply, authority, zone, end)
     if referral is not None:
         return referral

@@ -30,10 +30,13 @@ class Hints:
     Attributes:
         servers: ``(ns_name, (address, ...))`` pairs; addresses are IPv4/IPv6 text.
         port: the port the hinted servers listen on (53; tests may use another).
+        anchors: trust anchor texts shipped with the package (the root's KSK DS records,
+            ``root.ds``), used unless ``Settings.trust_anchors`` anchors the same names.
     """
 
     servers: tuple[tuple[Name, tuple[str, ...]], ...]
     port: int = 53
+    anchors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +67,11 @@ class Settings:
         local_zones: answer localhost., invalid. and the private reverse zones locally
             (RFC 6761, RFC 6303).
         max_inflight: client questions resolved at once; more get SERVFAIL (bounds upstream sockets).
+        dnssec: validate (RFC 4035 §5) under the trust anchors: AD on secure answers,
+            SERVFAIL on bogus ones; upstream queries carry DO.
+        trust_anchors: more trust anchors, DS or DNSKEY records in zone-file text; they
+            replace the shipped ones for the names they anchor.
+        negative_trust_anchors: names (and everything below them) not validated (RFC 7646).
         forwards: forward and stub zones.
     """
 
@@ -91,4 +99,7 @@ class Settings:
     lame_ttl: int = 900
     max_inflight: int = 10000
     local_zones: bool = True
+    dnssec: bool = True
+    trust_anchors: tuple[str, ...] = ()
+    negative_trust_anchors: tuple[str, ...] = ()
     forwards: tuple[ServerSet, ...] = field(default=())

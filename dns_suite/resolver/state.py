@@ -43,6 +43,8 @@ class Outcome:
         ede: an extended DNS error (RFC 8914) as (info code, text), or None.
         cached: True when nothing was asked upstream.
         aa: answered from a local zone (RFC 6303): AA is set.
+        secure: every RRset of the answer validated as secure (AD for clients asking
+            with DO or AD, RFC 4035 §3.2.3, RFC 6840 §5.7).
     """
 
     rcode: int
@@ -51,6 +53,7 @@ class Outcome:
     ede: tuple[int, str] | None = None
     cached: bool = True
     aa: bool = False
+    secure: bool = False
 
 
 @dataclass(slots=True)
@@ -83,6 +86,9 @@ class Budget:
         queries, glueless: spent so far.
         pending: (name key, qtype) under resolution: asking for one again is a cycle.
         error: the reason of a failure, for the EDE.
+        raw: > 0 while fetching DS/DNSKEY for the chain of trust: replies are stored
+            unvalidated (the chain code checks them itself).
+        keying: zones (keys) whose chain of trust is being built: asking again is a loop.
     """
 
     now: float
@@ -92,6 +98,8 @@ class Budget:
     glueless: int = 0
     pending: set[tuple[bytes, int]] = field(default_factory=set)
     error: tuple[int, str] | None = None
+    raw: int = 0
+    keying: set[bytes] = field(default_factory=set)
 
 
 def fail(ctx: Budget, code: int, text: str) -> Hit:

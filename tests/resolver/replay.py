@@ -206,20 +206,29 @@ class Replay:
     def __post_init__(self) -> None:
         if self.scenario.qname_minimisation is not None:
             self.qname_minimisation = self.scenario.qname_minimisation
+        self._start = self.now
+        clock = {} if self.scenario.validation_time is None else {"wall": self.wall}
         self.resolver = self.resolver_factory(self.settings(), self.hints(),
-                                              randbits=random.Random(self.seed).getrandbits)
+                                              randbits=random.Random(self.seed).getrandbits, **clock)
         self._ids = random.Random(self.seed + 1)
         self._replies = [step for step in self.scenario.steps if step.kind == "REPLY"]
         self._unclaimed: list[Upstream] = []
+        self._used: set[int] = set()
         self._answer: dns.message.Message | None = None
         self._query: tuple[Step, int] | None = None
 
     def settings(self) -> Settings:
-        """The resolver's settings for this file and mode."""
+        """The resolver's settings for this file and mode: validation on, anchored only at the
+        file's ``trust-anchor`` records (none: nothing is validated, as in Unbound's tests)."""
         features = self.scenario.features
         limits = {k: int(v) for k, v in features.items() if k in ("min_ttl", "max_ttl")}
         return Settings(qname_minimisation=self.qname_minimisation, query_private=True,
-                        do_ip6=yes(self.scenario.get("do-ip6", "yes")), **limits)
+                        do_ip6=yes(self.scenario.get("do-ip6", "yes")), dnssec=True,
+                        trust_anchors=self.scenario.trust_anchors, **limits)
+
+    def wall(self) -> int:
+        """The validation clock: ``val-override-date`` plus the time passed since the start."""
+        return int(self.scenario.validation_time + (self.now - self._start))
 
     def hints(self) -> Hints:
         """One root server: ``stub-name`` (default K.ROOT-SERVERS.NET.) at ``stub-addr``."""
@@ -242,9 +251,20 @@ class Replay:
             except Exception as exc:  # the resolver's own error: say where it happened
                 exc.add_note(f"at {self._where(step)}\n{self._upstream_text()}")
                 raise
+        self._check_mandatory()
         return ReplayResult(name=self.scenario.name, qname_minimisation=self.qname_minimisation,
                             steps=len(self.scenario.steps), checked=self.checked,
                             upstream=self.upstream)
+
+    def _check_mandatory(self) -> None:
+        """Every MANDATORY entry of a RANGE answered at least one query (as Deckard checks)."""
+        for rng in self.scenario.ranges:
+            for entry in rng.entries:
+                if entry.mandatory and entry.line not in self._used:
+                    raise ReplayFailure(f"{self.scenario.name} (qname minimisation "
+                                        f"{'on' if self.qname_minimisation else 'off'}): the MANDATORY "
+                                        f"ENTRY at line {entry.line} (RANGE line {rng.line}) answered "
+                                        "no query")
 
     def _time_passes(self, step: Step) -> None:
         self.now += step.elapse
@@ -253,13 +273,16 @@ class Replay:
         query_id = self._ids.getrandbits(16)
         client = (self.scenario.name, step.number)
         self._query, self.sent, self._unclaimed, self._answer = (step, query_id), [], [], None
-        actions = self.resolver.submit(client_query(step.entry, query_id), client, self.now)
-        answers = self._pump(step, actions)
-        if len(answers) > 1 or any(answer.client != client for answer in answers):
-            raise self._failure(step, f"expected one Answer for client {client!r}, got "
-                                      f"{[answer.client for answer in answers]!r}")
-        if answers:
-            self._answer = self._decode(step, answers[0].wire, "the answer to the client")
+        for tcp in (False, True):  # a truncated answer is asked again over TCP, as a stub does
+            actions = self.resolver.submit(client_query(step.entry, query_id), client, self.now, tcp=tcp)
+            answers = self._pump(step, actions)
+            if len(answers) > 1 or any(answer.client != client for answer in answers):
+                raise self._failure(step, f"expected one Answer for client {client!r}, got "
+                                          f"{[answer.client for answer in answers]!r}")
+            if answers:
+                self._answer = self._decode(step, answers[0].wire, "the answer to the client")
+            if self._answer is None or not self._answer.flags & dns.flags.TC:
+                break
 
     def _pump(self, step: Step, actions: list) -> list[Answer]:
         """Carry out actions until no upstream query is outstanding; returns the Answers."""
@@ -301,6 +324,7 @@ class Replay:
         for rng in live:
             for entry in rng.entries:
                 if not mismatches(entry, query, tcp=send.tcp):
+                    self._used.add(entry.line)
                     return _reply(entry, query, f"RANGE line {rng.line}, ENTRY line {entry.line}")
         if live:
             lines = ", ".join(str(rng.line) for rng in live)

@@ -6,13 +6,16 @@ STEP n QUERY|CHECK_ANSWER|TIME_PASSES ELAPSE s|REPLY|CHECK_OUT_QUERY, up to SCEN
 starts a comment anywhere (outside double quotes), ``#`` too in a config value. An ENTRY holds
 MATCH, ADJUST, REPLY (or its old spelling FLAGS), SECTION and record lines in zone-file syntax
 (``owner [ttl] [class] type rdata``; TTL 3600 and class IN when left out; names relative to
-``$ORIGIN``, the root unless set). Records become dnspython RRsets, one record each: dnspython is
+``$ORIGIN``, the root unless set), and MANDATORY (Deckard: the entry must have answered at least
+one query by the end of the scenario; val_cname_to_unsigned uses it for the DS query that proves
+an unsigned delegation). Records become dnspython RRsets, one record each: dnspython is
 the test oracle here, never the code under test. Anything else is a ScenarioError naming the
 file and line, so an unknown construct is noticed rather than skipped.
 """
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,7 @@ MATCH_GROUPS = {"all": ("opcode", "qtype", "qname", "flags", "rcode", "answer", 
 ADJUSTS = {"copy_id", "copy_query", "do_not_answer"}
 SECTIONS = ("QUESTION", "ANSWER", "AUTHORITY", "ADDITIONAL")
 ENTRY_STEPS = {"QUERY", "CHECK_ANSWER", "REPLY", "CHECK_OUT_QUERY"}
+TIME_FORMAT = "%Y%m%d%H%M%S"
 
 
 class ScenarioError(ValueError):
@@ -49,7 +53,8 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
-    """One ENTRY_BEGIN..ENTRY_END block; ``sections`` maps QUESTION/ANSWER/... to RRsets."""
+    """One ENTRY_BEGIN..ENTRY_END block; ``sections`` maps QUESTION/ANSWER/... to RRsets;
+    ``mandatory``: it must be used at least once (MANDATORY)."""
 
     line: int
     match: frozenset[str] | None
@@ -59,6 +64,7 @@ class Entry:
     rcode: int | None
     opcode: int
     sections: dict[str, tuple[dns.rrset.RRset, ...]]
+    mandatory: bool = False
 
     @property
     def question(self) -> dns.rrset.RRset | None:
@@ -114,6 +120,20 @@ class Scenario:
         """The file's ``query-minimization`` (None: the file works both ways)."""
         value = self.get("query-minimization")
         return None if value is None else yes(value)
+
+    @property
+    def trust_anchors(self) -> tuple[str, ...]:
+        """Every ``trust-anchor`` value (DS or DNSKEY record text), quotes stripped."""
+        return tuple(v.strip().strip("\"'").strip() for k, v in self.config if k == "trust-anchor")
+
+    @property
+    def validation_time(self) -> int | None:
+        """``val-override-date`` (YYYYMMDDHHMMSS, UTC) as seconds since the epoch, or None."""
+        value = self.get("val-override-date")
+        if value is None:
+            return None
+        when = datetime.datetime.strptime(value, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
+        return int(when.timestamp())
 
     @property
     def uses_step_reply(self) -> bool:
@@ -247,7 +267,7 @@ def _parse_step(cur: _Lines, start: int, words: list[str]) -> Step:
 
 
 def _parse_entry(cur: _Lines, start: int) -> Entry:
-    match, adjust, header = None, set(), ([], [])
+    match, adjust, header, mandatory = None, set(), ([], []), False
     sections: dict[str, list] = {name: [] for name in SECTIONS}
     section, origin = None, dns.name.root
     while True:
@@ -255,7 +275,9 @@ def _parse_entry(cur: _Lines, start: int) -> Entry:
         key = words[0]
         if key == "ENTRY_END":
             break
-        if key == "MATCH":
+        if key == "MANDATORY" and len(words) == 1:
+            mandatory = True
+        elif key == "MATCH":
             match = (match or set()) | _match_fields(cur, no, words[1:])
         elif key == "ADJUST":
             if not set(words[1:]) <= ADJUSTS:
@@ -275,7 +297,7 @@ def _parse_entry(cur: _Lines, start: int) -> Entry:
     flags, do, rcode, opcode = _header(cur, header[1][0] if header[1] else start, header[0])
     return Entry(line=start, match=None if match is None else frozenset(match),
                  adjust=frozenset(adjust), flags=flags, do=do, rcode=rcode, opcode=opcode,
-                 sections={name: tuple(rrsets) for name, rrsets in sections.items()})
+                 sections={name: tuple(rrsets) for name, rrsets in sections.items()}, mandatory=mandatory)
 
 
 def _match_fields(cur: _Lines, line: int, words: list[str]) -> set[str]:

@@ -1,4 +1,6 @@
-"""The resolver core against the Deckard/Unbound iterator scenarios (tests/resolver/replay.py).
+"""The resolver core against the Deckard/Unbound scenarios (tests/resolver/replay.py): the 26
+iterator files at the top of ``shared/resolver-scenarios`` and the 50 validator files in its
+``dnssec/`` folder (trust anchors and ``val-override-date`` from each file's config).
 
 One test per (file, QNAME minimisation mode). A file that fixes ``query-minimization`` runs in
 that mode only. Files that script upstream answers as one-shot STEP REPLY entries (iter_tcbit,
@@ -37,8 +39,9 @@ def _modes(path: Path) -> tuple[bool, ...]:
 def _cases() -> list:
     if not SCENARIO_DIR.is_dir():
         return [pytest.param(None, False, id="scenario-directory-missing")]
+    paths = sorted(SCENARIO_DIR.glob("*.rpl")) + sorted((SCENARIO_DIR / "dnssec").glob("*.rpl"))
     return [pytest.param(path, qmin, id=f"{path.stem}-qmin-{'on' if qmin else 'off'}")
-            for path in sorted(SCENARIO_DIR.glob("*.rpl")) for qmin in _modes(path)]
+            for path in paths for qmin in _modes(path)]
 
 
 class _Summary:
