@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 
 from dns_suite.acme.discover import (MAX_LINKS, Ask, ChainWalk, DiscoveryError, ZoneFound, ZoneSearch,
                                      addresses, challenge_name, ns_names)
-from dns_suite.acme.publish import build_update, check_reply, missing_values
+from dns_suite.acme.propagation import Lag, Server, hostport, prove
+from dns_suite.acme.publish import build_update, check_reply
 from dns_suite.errors import DnsSuiteError
-from dns_suite.net.client import QueryError, QueryTimeout, Unreachable, query
+from dns_suite.net.client import QueryError, QueryTimeout, query
 from dns_suite.wire.edns import Edns
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.message import Message, decode, encode, make_query
@@ -50,7 +51,6 @@ log = logging.getLogger("dns_suite.acme.dns01")
 
 QUERY_TIMEOUT = 2.0  # seconds for one resolver query (tried twice)
 UPDATE_TIMEOUT = 5.0  # seconds for one UPDATE over UDP, then as much over TCP
-FIRST_POLL = 0.01  # seconds: the first pause of the propagation proof (then doubling up to poll)
 RESOLV_CONF = "/etc/resolv.conf"
 
 
@@ -95,30 +95,6 @@ class Published:
     servers: tuple[tuple[str, str, int], ...] = ()
     seconds: float = 0.0
     propagation: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    """An authoritative server to prove propagation on: NS name ("" when configured by address),
-    address and port."""
-
-    name: str
-    address: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.name or 'server'} {_hostport((self.address, self.port))}"
-
-
-@dataclass(frozen=True, slots=True)
-class Lag:
-    """A server that did not serve every value by the deadline, and what it showed last."""
-
-    server: Server
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.server}: {self.reason}"
 
 
 class Dns01Error(DnsSuiteError):
@@ -195,10 +171,6 @@ class _Resolver:
         except DiscoveryError as exc:
             log.warning("dns01: AAAA of %s: %s", name, exc)
         return tuple(found)
-
-
-def _hostport(addr: tuple[str, int]) -> str:
-    return f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
 
 
 def _is_address(text: str) -> bool:
@@ -321,14 +293,14 @@ async def _update(z: _Zone, key: TsigKey | None, port: int, *, add: bool, end: f
                 continue
             except QueryError as exc:
                 problems.append(str(exc))
-                log.warning("dns01: UPDATE to %s: %s", _hostport(server), exc.reason)
+                log.warning("dns01: UPDATE to %s: %s", hostport(server), exc.reason)
                 break
             verdict = check_reply(upd, reply, now=int(time.time()))
             if not verdict.ok:
-                raise UpdateRefused(f"UPDATE ({what}) of zone {z.zone} at {_hostport(server)} with key "
+                raise UpdateRefused(f"UPDATE ({what}) of zone {z.zone} at {hostport(server)} with key "
                                    f"{keyname}: {verdict.reason}")
             log.info("dns01: UPDATE %s %d TXT in zone %s at %s key %s: NOERROR in %.1f ms", what,
-                     len(z.values), z.zone, _hostport(server), keyname, (time.monotonic() - began) * 1e3)
+                     len(z.values), z.zone, hostport(server), keyname, (time.monotonic() - began) * 1e3)
             return
     raise PublishError(f"UPDATE ({what}) of zone {z.zone} with key {keyname}: no answer from "
                        f"{', '.join(z.primary)} port {port}: {'; '.join(problems)}")
@@ -344,7 +316,7 @@ async def publish(challenges: list[tuple[str, str]], target: UpdateTarget, *, de
         target: the update server, key and discovery settings.
         deadline: seconds for the whole of it, discovery to proof.
         poll: the longest pause, seconds, between two questions to a server that lags (the
-            first pauses are shorter: ``FIRST_POLL``, doubling).
+            first pauses are shorter: ``propagation.FIRST_POLL``, doubling).
 
     Returns:
         :class:`Published`, for :func:`unpublish`.
@@ -361,7 +333,7 @@ async def publish(challenges: list[tuple[str, str]], target: UpdateTarget, *, de
     try:
         zones = await _discover(list(challenges), target, res)
     except DiscoveryError as exc:
-        raise PublishError(f"discovery through resolver {_hostport(res.addr)}: {exc}") from None
+        raise PublishError(f"discovery through resolver {hostport(res.addr)}: {exc}") from None
     sent: list[_Zone] = []
     try:
         for z in zones:
@@ -376,7 +348,7 @@ async def publish(challenges: list[tuple[str, str]], target: UpdateTarget, *, de
         for z in zones:
             for s in z.servers:
                 expected.setdefault(s, []).extend(z.values)
-        lags, proven = await _prove(expected, end=end, poll=poll)
+        lags, proven = await prove(expected, end=end, poll=poll)
         if lags:
             lines = "; ".join(str(lag) for lag in lags)
             raise PropagationError(f"{len(lags)} of {len(expected)} server(s) lag after "
@@ -391,70 +363,6 @@ async def publish(challenges: list[tuple[str, str]], target: UpdateTarget, *, de
     records = tuple((z.zone.to_text(), o.to_text(), v, z.sent_to) for z in zones for o, v in z.values)
     return Published(records=records, key=target.key, seconds=done - began, propagation=done - updated,
                      servers=tuple((s.name, s.address, s.port) for s in proven))
-
-
-async def _prove(expected: dict[Server, list[tuple[Name, str]]], *, end: float,
-                 poll: float) -> tuple[list[Lag], list[Server]]:
-    """Step 3: ask every server until it serves its values or ``end`` passes.
-
-    Returns:
-        ``(lagging, proven)``. Servers with no route from here are left out (logged), unless
-        no server at all could be asked: then they lag too.
-    """
-    results = await asyncio.gather(*(_watch(s, v, end, poll) for s, v in expected.items()))
-    lags = [r for r in results if isinstance(r, Lag)]
-    proven = [r for r in results if isinstance(r, Server)]
-    unreachable = [r for r in results if isinstance(r, tuple)]
-    for server, reason in unreachable:
-        log.warning("dns01: %s left out of the proof: %s", server, reason)
-    if unreachable and not proven:
-        lags += [Lag(server, reason) for server, reason in unreachable]
-    return lags, proven
-
-
-async def _watch(server: Server, values: list[tuple[Name, str]], end: float,
-                 poll: float) -> Server | Lag | tuple[Server, str]:
-    """Ask ``server`` until it serves ``values``: the server when it does, a :class:`Lag` at
-    ``end``, ``(server, reason)`` when it cannot be reached from here. The pauses between
-    questions start at ``FIRST_POLL`` and double up to ``poll``: a secondary usually catches up
-    within milliseconds of the NOTIFY, and a slow one is not asked more than every ``poll``."""
-    owners: dict[Name, set[str]] = {}
-    for owner, value in values:
-        owners.setdefault(owner, set()).add(value)
-    tries, pause = 0, min(FIRST_POLL, poll)
-    while True:
-        tries += 1
-        try:
-            reason = await _shows(server, owners, end)
-        except Unreachable as exc:
-            return (server, exc.reason)
-        if reason is None:
-            return server
-        if time.monotonic() + pause >= end:
-            return Lag(server, f"{reason} (asked {tries} times)")
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, poll)
-
-
-async def _shows(server: Server, owners: dict[Name, set[str]], end: float) -> str | None:
-    """None when ``server`` serves every value now, else what it showed."""
-    for owner, values in owners.items():
-        timeout = min(QUERY_TIMEOUT, end - time.monotonic())
-        if timeout <= 0:
-            return "deadline passed"
-        wire = encode(make_query(owner, RRType.TXT, ident=secrets.randbelow(65536), edns=Edns(payload=1232)))
-        try:
-            reply = decode(await query((server.address, server.port), wire, timeout=timeout))
-        except QueryError as exc:
-            if isinstance(exc, Unreachable):
-                raise
-            return exc.reason
-        except WireError as exc:
-            return f"malformed reply: {exc}"
-        problem = missing_values(reply, owner, values)
-        if problem:
-            return problem
-    return None
 
 
 async def _remove(zones: list[_Zone], key: TsigKey | None, port: int) -> None:
