@@ -366,3 +366,27 @@ def test_glue_and_referral_ns_are_never_answers():
     assert sorted(rr.rdata for rr in msg.answer) == [bytes([10, 0, 0, 2]), bytes([10, 0, 0, 3])]
     ns = run_query(r, net, "child.example.", NS, now=1002.0)
     assert ns.answer and bool(ns.flags & Flag.RA)
+
+
+def test_forward_zone_asks_the_forwarder_with_rd_and_stub_zone_without():
+    from dns_suite.resolver.settings import ServerSet
+    net = internet("www A 192.0.2.1\n")
+    seen = []
+
+    def forwarder(data: bytes, tcp: bool):
+        q = decode(data)
+        seen.append(bool(q.flags & Flag.RD))
+        answer = RR(owner=q.question[0].qname, rrtype=A, rrclass=1, ttl=60, rdata=bytes([198, 51, 100, 7]))
+        return encode(Message(id=q.id, flags=Flag.QR | Flag.RA | (q.flags & Flag.RD), question=q.question,
+                              answer=(answer,)))
+
+    net.behave("10.9.9.9", forwarder)
+    forwards = (ServerSet(zone=Name.from_text("corp."), servers=(("10.9.9.9", 53),), recursive=True),
+                ServerSet(zone=Name.from_text("example."), servers=((TLD_ADDR, 53),), recursive=False))
+    r = make_resolver(forwards=forwards)
+    msg = run_query(r, net, "host.corp.", A)
+    assert [rr.rdata for rr in msg.answer] == [bytes([198, 51, 100, 7])] and seen == [True]
+    assert all(addr == "10.9.9.9" for addr, _, _ in net.log), "nothing else was asked"
+    before = len(net.log)
+    assert run_query(r, net, "www.example.", A).rcode == NOERROR
+    assert [addr for addr, _, _ in net.log[before:]] == [TLD_ADDR], "the stub's server directly, not the root"
