@@ -262,7 +262,7 @@ def resolver_toml(work: str, block: str, hints: str) -> str:
     with open(conf, "w") as f:
         f.write(f'[resolver]\nlisten = ["{block}.{OURS}:{PORT}"]\nallow = ["127.0.0.0/8"]\n'
                 f'root_hints = "{hints}"\nroot_hints_port = 53\nquery_private = true\ndo_ip6 = false\n'
-                f'log_level = "warning"\n')
+                f'log_level = "warning"\ndnssec = false\n')  # unsigned local Internet
     return conf
 
 

@@ -51,6 +51,7 @@ from dns_suite.net.udp import bind_udp
 from dns_suite.resolver.actions import Answer, SendQuery
 from dns_suite.resolver.hints import parse_hints
 from dns_suite.resolver.settings import Hints, ServerSet, Settings
+from dns_suite.resolver.trust import TrustAnchors
 from dns_suite.resolver.upstream import Upstream
 from dns_suite.wire.name import Name
 from dns_suite.wire.types import Rcode
@@ -63,13 +64,25 @@ TICK = 1.0  # seconds between prefetch rounds
 
 SHIPPED_HINTS = "root.hints"
 """The IANA root hints shipped in this package (used when the config names none)."""
+SHIPPED_ANCHORS = "root.ds"
+"""The root's trust anchors shipped in this package: the DS of KSK-2017 and KSK-2024."""
 
 
 # --- configuration -> the core's values ------------------------------------------------------
 
 def settings_from_config(cfg: ResolverConfig) -> Settings:
-    """The core's :class:`Settings` from the ``[resolver]`` table (same key names)."""
+    """The core's :class:`Settings` from the ``[resolver]`` table (same key names); the texts of
+    ``trust_anchor_files`` join ``trust_anchors``.
+
+    Raises:
+        OSError: a trust anchor file cannot be read.
+        TrustAnchorError: an anchor or NTA cannot be read (checked here, before the core sees it).
+    """
     knobs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(Settings) if f.name != "forwards"}
+    for path in cfg.trust_anchor_files:
+        with open(path, encoding="utf-8") as handle:
+            knobs["trust_anchors"] += (handle.read(),)
+    TrustAnchors((), knobs["trust_anchors"], knobs["negative_trust_anchors"])
     forwards = tuple(
         ServerSet(zone=Name.from_text(z.zone if z.zone.endswith(".") else z.zone + "."),
                   servers=tuple(parse_server(s) for s in z.servers), recursive=recursive)
@@ -78,17 +91,28 @@ def settings_from_config(cfg: ResolverConfig) -> Settings:
 
 
 def load_hints(cfg: ResolverConfig) -> Hints:
-    """Read and parse the root hints ``cfg`` names (or the shipped ones).
+    """Read and parse the root hints ``cfg`` names (or the shipped ones), with the shipped root
+    trust anchors when ``dnssec`` is on.
 
     Raises:
         ZoneError: the file is malformed (file:line: reason).
         OSError: it cannot be read.
     """
+    package = resources.files("dns_suite.resolver")
     if cfg.root_hints is None:
-        source = resources.files("dns_suite.resolver") / SHIPPED_HINTS
-        return parse_hints(source.read_text(encoding="utf-8"), str(source), port=cfg.root_hints_port)
-    with open(cfg.root_hints, encoding="utf-8") as handle:
-        return parse_hints(handle.read(), cfg.root_hints, port=cfg.root_hints_port)
+        source = package / SHIPPED_HINTS
+        hints = parse_hints(source.read_text(encoding="utf-8"), str(source), port=cfg.root_hints_port)
+    else:
+        with open(cfg.root_hints, encoding="utf-8") as handle:
+            hints = parse_hints(handle.read(), cfg.root_hints, port=cfg.root_hints_port)
+    if not cfg.dnssec:
+        return hints
+    return dataclasses.replace(hints, anchors=((package / SHIPPED_ANCHORS).read_text(encoding="utf-8"),))
+
+
+def _wall() -> int:
+    """The wall clock for DNSSEC signature validity, seconds since the epoch."""
+    return int(time.time())
 
 
 # --- clients ---------------------------------------------------------------------------------
@@ -186,7 +210,7 @@ class ResolverService:
         self.settings, self.hints = settings_from_config(cfg), load_hints(cfg)
         self.acl = Acl(cfg.allow)
         self.handler = guard(self.acl, _deferred)
-        self.core = core_factory(self.settings, self.hints, randbits=secrets.randbits)
+        self.core = core_factory(self.settings, self.hints, randbits=secrets.randbits, wall=_wall)
         self.tcp = TcpServer(lambda: self.handler, self._servfail, idle_timeout=cfg.tcp_idle_timeout,
                              max_connections=cfg.tcp_max_connections, defer=self.tcp_query)
         self.udp: list[UdpListener] = []

@@ -717,7 +717,8 @@ def start_our_resolver(net: LocalNet, workdir: Path, octet: int = OURS,
     addr = net.addr(octet)
     conf = workdir / "resolver.toml"
     conf.write_text(f'[resolver]\nlisten = ["{addr}:{RESOLVER_PORT}"]\n'
-                    f'root_hints = "{net.hints}"\nquery_private = true\ndo_ip6 = false\n')
+                    f'root_hints = "{net.hints}"\nquery_private = true\ndo_ip6 = false\n'
+                    "dnssec = false\n")  # unsigned local Internet; Unbound here has no anchor either
     server = _popen("dns-suite-resolver", [DNS_SUITE, "resolver", "--config", str(conf)],
                     workdir, addr, RESOLVER_PORT)
     return _waited(server, timeout)

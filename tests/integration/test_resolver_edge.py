@@ -172,8 +172,8 @@ async def running(config_path: Path | None = None, **core_kw):
     port = free_port()
     cores = []
 
-    def factory(settings, hints, *, randbits):
-        assert callable(randbits)
+    def factory(settings, hints, *, randbits, wall):
+        assert callable(randbits) and callable(wall)
         cores.append(FakeCore(settings, hints, **core_kw))
         return cores[-1]
 
