@@ -162,9 +162,10 @@ class Validator:
         """One RRset: its signer's keys, then its signatures (RFC 4035 §5.3)."""
         owner = rrs[0].owner
         signer = _signer(sigs, owner)
-        if signer is None:
-            at = zone if owner.is_subdomain(zone) else owner
-            entry = yield from self.chain.keys(ctx, at)
+        if signer is None:  # unsigned: fine only below an unsigned delegation (walked down to the owner)
+            entry = yield from self.chain.keys(ctx, zone if owner.is_subdomain(zone) else owner)
+            if entry.status == SECURE and owner.key != entry.name.key and owner.is_subdomain(entry.name):
+                entry = yield from self.chain.keys(ctx, owner)
             if entry.status == SECURE:
                 return bogus(EDE_RRSIGS_MISSING, f"no signature over {owner} in the signed zone {entry.zone}")
             return Verdict(entry.status, entry.why)
