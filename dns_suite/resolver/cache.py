@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from dns_suite.resolver.security import NONE, SECURE, UNCHECKED, Security
+from dns_suite.resolver.security import NONE, SECURE, Security
 from dns_suite.wire.message import RR
 
 NXD = -1    # key type of an NXDOMAIN entry
@@ -132,11 +132,11 @@ def _size(rrs: tuple[RR, ...], sec: Security = NONE) -> int:
 
 def _better(sec: Security, rank: int, old: Entry) -> bool:
     """Whether new data replaces an unexpired entry: a higher or equal rank (RFC 2181 §5.4.1),
-    except that SECURE data is replaced only by SECURE data or a higher rank, and validated
-    data (any status) replaces unvalidated data (RFC 4035 §4.3)."""
+    except that SECURE data replaces any other, and is replaced only by SECURE data or a
+    higher rank (RFC 4035 §4.3)."""
     if old.sec.status == SECURE and sec.status != SECURE:
         return rank > old.rank
-    if sec.status != UNCHECKED and old.sec.status == UNCHECKED:
+    if sec.status == SECURE:
         return True
     return rank >= old.rank
 

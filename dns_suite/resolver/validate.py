@@ -245,8 +245,12 @@ def _worst(reasons: list[tuple[int, str]]) -> tuple[int, str]:
 
 
 def ds_usable(ds: list) -> list:
-    """The DS rdata with a digest type and algorithm this validator implements."""
-    return [d for d in ds if d.digest_type in DIGESTS and d.algorithm in ALGORITHMS]
+    """The DS rdata with a digest type and algorithm this validator implements; SHA-1 ones are
+    ignored when stronger digests are present (RFC 4509 §3)."""
+    usable = [d for d in ds if d.digest_type in DIGESTS and d.algorithm in ALGORITHMS]
+    if any(d.digest_type != 1 for d in usable):
+        usable = [d for d in usable if d.digest_type != 1]
+    return usable
 
 
 def _matches_ds(key, owner: dns.name.Name, ds) -> bool:
