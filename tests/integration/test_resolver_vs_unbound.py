@@ -361,7 +361,8 @@ def test_fixture_two_unbounds_agree(net, corpus, tmp_path):
     poisoned = [q for q, x, _ in results
                 if q.category == "poisoning" and POISONED_A in " ".join(x.rrsets_text())]
     assert not poisoned, f"Unbound took the poisoner's records: {poisoned}"
-    timeouts = [q for q, x, y in results if "TIMEOUT" in (x.rcode, y.rcode)]
+    # the silent server's names may outlast the client on both (Unbound retries for 28-75 s here)
+    timeouts = [q for q, x, y in results if "TIMEOUT" in (x.rcode, y.rcode) and "silent" not in q.qname]
     assert not timeouts, f"{len(timeouts)} queries timed out, e.g. {timeouts[:5]}"
     assert equal == len(results), f"{len(bad)} differences between two Unbounds"
 
