@@ -273,6 +273,11 @@ def _unbound_outlasted_client(q: Query, left: Outcome, right: Outcome) -> bool:
     return left.rcode == "TIMEOUT" and right.rcode == "SERVFAIL" and "silent" in q.qname
 
 
+SILENT_TIMEOUT = Allowed("silent server timeout", "one side outlasted the client on a name of the "
+                         "server that never answers", lambda q, a, b: "TIMEOUT" in (a.rcode, b.rcode)
+                         and "silent" in q.qname)
+
+
 # The closed list of differences between Unbound (left) and dns-suite (right).
 ALLOWED: list[Allowed] = [
     Allowed("cname loop", "a CNAME loop is SERVFAIL in both; we keep the chain followed so far "
@@ -353,7 +358,7 @@ def test_fixture_two_unbounds_agree(net, corpus, tmp_path):
         started = time.monotonic()
         results = compare(a, b, [corpus, AFTER])
         print(f"\n{len(results)} queries in {time.monotonic() - started:.1f} s")
-        equal, bad = report(results, [], "unbound vs unbound")
+        equal, bad = report(results, [SILENT_TIMEOUT], "unbound vs unbound")
     finally:
         a.stop()
         b.stop()
@@ -364,7 +369,7 @@ def test_fixture_two_unbounds_agree(net, corpus, tmp_path):
     # the silent server's names may outlast the client on both (Unbound retries for 28-75 s here)
     timeouts = [q for q, x, y in results if "TIMEOUT" in (x.rcode, y.rcode) and "silent" not in q.qname]
     assert not timeouts, f"{len(timeouts)} queries timed out, e.g. {timeouts[:5]}"
-    assert equal == len(results), f"{len(bad)} differences between two Unbounds"
+    assert not bad, f"{len(bad)} differences between two Unbounds"
 
 
 def test_resolver_vs_unbound(net, corpus, tmp_path):
