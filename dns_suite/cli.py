@@ -78,6 +78,8 @@ def _authoritative(args: argparse.Namespace) -> int:
         return 2
     cfg = cfgmod.load_section(data["authoritative"], cfgmod.AuthoritativeConfig,
                               file=args.config or "<command line>", prefix="authoritative")
+    if cfg.log_format != "text":
+        setup_logging(args.log_level, cfg.log_format)
     from dns_suite.authoritative import service
 
     return service.run(cfg, args.config)
@@ -112,7 +114,7 @@ def _resolver(args: argparse.Namespace) -> int:
         overrides["log_level"] = args.log_level
     cfg = cfgmod.load_section(_as_table(dataclasses.replace(cfg, **overrides)), cfgmod.ResolverConfig,
                               file="<command line>", prefix="resolver")  # checks the overrides
-    setup_logging(cfg.log_level)
+    setup_logging(cfg.log_level, cfg.log_format)
     from dns_suite.resolver import service
 
     return service.run(cfg, args.config, overrides)

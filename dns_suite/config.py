@@ -147,6 +147,15 @@ def listen_addresses(value: tuple[str, ...]) -> str | None:
     return None
 
 
+def http_address(value: str) -> str | None:
+    """Accept one ``ADDR:PORT`` or ``[V6]:PORT`` with a port other than 0 (``http_listen``)."""
+    try:
+        _, port = parse_listen(value)
+    except ValueError as exc:
+        return str(exc)
+    return "port 0 is not allowed" if port == 0 else None
+
+
 def domain_name(value: str) -> str | None:
     """Accept a domain name in presentation form (labels <= 63, name <= 255 octets)."""
     from dns_suite.wire.errors import WireError
@@ -343,6 +352,10 @@ class AuthoritativeConfig:
         min_refresh (float): Least seconds between a secondary zone's refresh checks, whatever its
             SOA REFRESH says (as BIND's min-refresh-time).
         min_retry (float): Least seconds between retries after a failed check (min-retry-time).
+        http_listen (str | None): ``ADDR:PORT`` of the HTTP listener for ``/health``, ``/ready``
+            and ``/metrics`` (README "Observability"); None: no listener.
+        log_format (str): ``text`` (default) or ``json`` (one object per line).
+        query_log (bool): Log one line per query (logger ``dns_suite.query``).
     """
 
     listen: tuple[str, ...] = _field(("127.0.0.1:5300",), check=listen_addresses)
@@ -364,6 +377,9 @@ class AuthoritativeConfig:
     min_retry: float = _field(10.0, check=positive_seconds)
     control_socket: str = "dns-suite-authoritative.sock"
     flush_interval: float = _field(60.0, check=positive_seconds)
+    http_listen: str | None = _field(None, check=http_address)
+    log_format: str = _field("text", check=one_of("text", "json"))
+    query_log: bool = False
 
 
 # --------------------------------------------------------------------------- the resolver
@@ -478,6 +494,10 @@ class ResolverConfig:
         log_level (str): ``debug``, ``info``, ``warning`` or ``error`` (``--log-level`` wins).
         tcp_idle_timeout (float): Seconds a client TCP connection may stay idle (RFC 7766 §6.2.3).
         tcp_max_connections (int): Concurrent client TCP connections accepted (>= 1).
+        http_listen (str | None): ``ADDR:PORT`` of the HTTP listener for ``/health``, ``/ready``
+            and ``/metrics`` (README "Observability"); None: no listener.
+        log_format (str): ``text`` (default) or ``json`` (one object per line).
+        query_log (bool): Log one line per query (logger ``dns_suite.query``).
         qname_minimisation (bool): RFC 9156.
         use_0x20 (bool): Randomise the qname's case upstream and require it back.
         min_ttl, max_ttl (int): Cache TTL floor and ceiling, seconds (min_ttl <= max_ttl).
@@ -522,6 +542,9 @@ class ResolverConfig:
     log_level: str = _field("info", check=one_of("debug", "info", "warning", "error"))
     tcp_idle_timeout: float = _field(10.0, check=positive_seconds)
     tcp_max_connections: int = _field(256, check=at_least(1))
+    http_listen: str | None = _field(None, check=http_address)
+    log_format: str = _field("text", check=one_of("text", "json"))
+    query_log: bool = False
     qname_minimisation: bool = True
     use_0x20: bool = False
     min_ttl: int = _field(0, check=between(0, MAX_TTL))

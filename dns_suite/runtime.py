@@ -27,10 +27,28 @@ class KeyValueFormatter(logging.Formatter):
         return base
 
 
-def setup_logging(level: str = "info") -> None:
-    """Log to stderr at ``level`` (debug, info, warning, error)."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time``, ``level``, ``logger``, ``message``, and the fields
+    of a query-log record (``extra={"query": {...}}``) as keys of their own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        out = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+               "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        fields = getattr(record, "query", None)
+        if isinstance(fields, dict):
+            out.update(fields)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def setup_logging(level: str = "info", fmt: str = "text") -> None:
+    """Log to stderr at ``level`` (debug, info, warning, error), as ``text`` lines or ``json``
+    objects (``log_format``)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -63,12 +81,14 @@ def die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def prefork(count: int, serve: Callable[[int], int]) -> int:
+def prefork(count: int, serve: Callable[[int], int],
+            alongside: Callable[[list[int]], None] | None = None) -> int:
     """Run ``serve(index)`` in ``count`` forked processes; forward SIGHUP, SIGTERM and SIGINT
     to them; return when all have exited.
 
     Call before any event loop or thread exists. A worker that dies is not restarted; the
-    others go on serving.
+    others go on serving. ``alongside(pids)``, when given, is called in the parent once the
+    workers run (it may start daemon threads: the observability listener).
 
     Returns:
         0 when every worker exited 0, else the first non-zero status seen.
@@ -94,6 +114,8 @@ def prefork(count: int, serve: Callable[[int], int]) -> int:
 
     for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, forward)
+    if alongside is not None:
+        alongside(pids)
     status = 0
     for pid in pids:
         while True:

@@ -39,6 +39,8 @@ IO_MODULES = (
     "authoritative/outbound.py", "authoritative/secondaries.py",
     # the resolver service's upstream queries, split from service.py the same way
     "resolver/upstream.py",
+    # each service's observability edge (counters, /health, /ready, /metrics), split the same way
+    "*/observe.py",
 )
 """Path patterns (relative to dns_suite/) of the modules marked (I/O) in the design."""
 
@@ -83,11 +85,13 @@ RULES: dict[str, Allowed] = {
     "authoritative/ctl.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/outbound.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/secondaries.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
+    "authoritative/observe.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/*": Allowed(internal=("wire", "zone")),
     "resolver/service.py": Allowed(
         internal=("wire", "zone", "authoritative.engine", *SERVICE_EXTRAS)
     ),
     "resolver/upstream.py": Allowed(),
+    "resolver/observe.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
     # DNSSEC: dnspython's dns.dnssec does the signature mathematics, and reads anchor texts
     "resolver/validate.py": Allowed(internal=("wire",), third_party=("dns",)),
     "resolver/trust.py": Allowed(internal=("wire",), third_party=("dns",)),
@@ -97,10 +101,11 @@ RULES: dict[str, Allowed] = {
     ),
     "acme/store.py": Allowed(internal=("wire",), third_party=("acme", "josepy", "cryptography")),
     "acme/service.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
+    "acme/observe.py": Allowed(internal=("wire", *SERVICE_EXTRAS), third_party=("cryptography",)),
     "acme/dns01.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
     "acme/propagation.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
     "acme/*": Allowed(internal=("wire",)),
-    "net/*": Allowed(internal=("wire", "chain"), third_party=("aiohttp",)),
+    "net/*": Allowed(internal=("wire", "chain"), third_party=("aiohttp", "prometheus_client")),
 }
 
 

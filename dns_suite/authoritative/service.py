@@ -31,6 +31,7 @@ from dns_suite.authoritative import dynamic
 from dns_suite.authoritative.ctl import ControlServer
 from dns_suite.authoritative.dynzones import DynamicZone, zone_difference
 from dns_suite.authoritative.notify import Notifier, parse_target
+from dns_suite.authoritative.observe import Observer
 from dns_suite.authoritative.secondaries import SecondaryZone
 from dns_suite.authoritative.secondary import Primary, Timers
 from dns_suite.authoritative.outbound import Outbound, targets_for
@@ -104,8 +105,10 @@ class AuthoritativeService:
         self.opts = _options(cfg, self.cookie_secret)
         self.table = Prerendered(self.zones, self.opts, cfg.prerender_max_entries)
         self.ref = HandlerRef(self.table.udp, self.table.table, self._defer_from_thread)
+        self.observe = Observer(self, cfg)  # counters, /health, /ready, /metrics (http_listen)
         self.tcp = TcpServer(lambda: self.table.tcp, servfail, idle_timeout=cfg.tcp_idle_timeout,
-                             max_connections=cfg.tcp_max_connections, defer=self._defer_async)
+                             max_connections=cfg.tcp_max_connections, defer=self._defer_async,
+                             counters=self.observe.tcp)
         self.ctl = ControlServer(self)
         self.outbound = Outbound(self.keys, tuple(host for host, _ in self.listen))
         self.workers: WorkerSet | None = None
@@ -171,13 +174,15 @@ class AuthoritativeService:
     async def start(self) -> None:
         """Bind and serve; raises OSError when an address cannot be bound."""
         self.loop = asyncio.get_running_loop()
+        await self.observe.start(self.loop)
         for host, port in self.listen:
             await self.tcp.listen(host, port)
         if self.cfg.workers == 1:
             for host, port in self.listen:
                 sock = _bind_udp(host, port)
                 self._udp_sockets.append(sock)
-                threading.Thread(target=serve_udp, args=(sock, self.ref, servfail), daemon=True).start()
+                threading.Thread(target=serve_udp, args=(sock, self.ref, servfail, self.observe.counters("udp")),
+                                 daemon=True).start()
         else:
             self.workers = self._fork_workers()
             self._tasks.append(self.loop.create_task(self._reap_forever()))
@@ -186,13 +191,14 @@ class AuthoritativeService:
         for key, zone in self.zones.zones.items():
             self._notify(key, zone)
         self._start_secondaries()
+        self.observe.serving = True
         log.info("serving listen=%s workers=%d zones=%d dynamic=%d", ",".join(self.cfg.listen),
                  self.cfg.workers, len(self.zones.zones), len(self.dynamic))
 
     def _fork_workers(self) -> WorkerSet:
         fds = [s.fileno() for srv in self.tcp.servers for s in srv.sockets] + self.ctl.fds()
         return WorkerSet(self.table.udp, self.table.table, self.listen, self.cfg.workers, fds,
-                         self.control, servfail)
+                         self.control, servfail, observer=self.observe)
 
     async def _reap_forever(self) -> None:
         while True:
@@ -218,6 +224,7 @@ class AuthoritativeService:
 
     def _serve_copy(self, key: bytes, zone: Zone | None) -> None:
         """A secondary zone's new copy (or None: expired, SERVFAIL) is served from now on."""
+        self.observe.copy_served(key, zone)
         zones = dict(self.zones.zones)
         expired = set(self.zones.expired)
         if zone is None:
@@ -276,10 +283,11 @@ class AuthoritativeService:
             log.info("%s", outcome.log)
         if outcome.notified and outcome.zone_key in self.secondaries:
             self.secondaries[outcome.zone_key].notify(client)
-        if outcome.update is not None:
-            if not self._commit(outcome.zone_key, outcome.update):
-                return _header_reply(data, SERVFAIL)
-        return outcome.reply
+        reply = outcome.reply
+        if outcome.update is not None and not self._commit(outcome.zone_key, outcome.update):
+            reply = _header_reply(data, SERVFAIL)
+        self.observe.deferred(msg, reply)
+        return reply
 
     def _commit(self, key: bytes, result) -> bool:
         old = self.zones.zones[key]
@@ -395,6 +403,7 @@ class AuthoritativeService:
 
     async def stop(self) -> None:
         """SIGTERM: flush dynamic zones, stop the workers and listeners."""
+        self.observe.serving = False
         for task in self._tasks:
             task.cancel()
         for sz in self.secondaries.values():
@@ -407,6 +416,7 @@ class AuthoritativeService:
         await self.ctl.close()
         await self.outbound.close()
         await self.tcp.close()
+        await self.observe.close()
         log.info("stopped")
 
 

@@ -36,11 +36,14 @@ class WorkerSet:
         close_in_child: file descriptors the children must close (TCP listeners).
         control: answers deferred messages in the control process: ``(data, client) -> reply``.
         on_error: the SERVFAIL builder for handler bugs.
+        observer: the service's :class:`~dns_suite.authoritative.observe.Observer`: each worker
+            counts its queries and reports them to it (None: nothing counted).
     """
 
     def __init__(self, handler, replies: dict[bytes, bytes], listen: list[tuple[str, int]], count: int,
                  close_in_child: list[int], control: Callable[[bytes, str], "bytes | None"],
-                 on_error) -> None:
+                 on_error, observer=None) -> None:
+        self.observer = observer
         self.pids: dict[int, tuple[int, socket.socket]] = {}
         self.handler, self.replies, self.listen = handler, replies, listen
         self.close_in_child, self.control, self.on_error = close_in_child, control, on_error
@@ -54,12 +57,15 @@ class WorkerSet:
         """Fork worker ``index``."""
         sockets = [bind_udp(host, port) for host, port in self.listen]
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        feed = self.observer.worker_feed() if self.observer is not None else None
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             parent_end.close()
-            self._child(sockets, child_end, parent)
+            self._child(sockets, child_end, parent, feed)
         child_end.close()
+        if feed is not None:
+            self.observer.worker_started(pid, feed)
         for s in sockets:
             s.close()
         parent_end.setblocking(False)
@@ -92,7 +98,8 @@ class WorkerSet:
             self._forget(requester, sock)
             self.loop.call_later(2.0, _reap_or_kill, requester)
 
-    def _child(self, sockets: list[socket.socket], pipe: socket.socket, parent: int) -> None:
+    def _child(self, sockets: list[socket.socket], pipe: socket.socket, parent: int, feed=None) -> None:
+        counters: list = [None] * len(sockets)
         try:
             die_with_parent(parent)
             signal.set_wakeup_fd(-1)
@@ -103,6 +110,8 @@ class WorkerSet:
                 os.close(fd)
             for _, other in self.pids.values():
                 other.close()  # the other workers' pipe ends, inherited
+            if feed is not None:  # counters reported to the control process, also at SIGTERM
+                counters = self.observer.in_worker(feed, len(sockets))
             pipe.settimeout(DEFER_TIMEOUT)
             lock = threading.Lock()
 
@@ -115,10 +124,12 @@ class WorkerSet:
                 return answer[1:] or None
 
             ref = HandlerRef(self.handler, self.replies, defer)
-            for s in sockets[1:]:
-                threading.Thread(target=serve_udp, args=(s, ref, self.on_error), daemon=True).start()
-            serve_udp(sockets[0], ref, self.on_error)
+            for s, c in zip(sockets[1:], counters[1:]):
+                threading.Thread(target=serve_udp, args=(s, ref, self.on_error, c), daemon=True).start()
+            serve_udp(sockets[0], ref, self.on_error, counters[0])
         finally:
+            if feed is not None:
+                self.observer.worker_sender.stop()  # the last report
             os._exit(0)
 
     def stop(self) -> None:
@@ -135,6 +146,8 @@ class WorkerSet:
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+            if self.observer is not None:
+                self.observer.worker_stopped(pid)
         self.pids = {pid: v for pid, v in self.pids.items() if pid == self.requester}
 
     def _forget(self, pid: int, pipe: socket.socket) -> None:
@@ -154,6 +167,8 @@ class WorkerSet:
             if done:
                 log.error("udp worker pid=%d died status=%d: replacing it", pid, status)
                 del self.pids[pid]
+                if self.observer is not None:
+                    self.observer.worker_stopped(pid)
                 self._forget(pid, pipe)
                 self.spawn(index)
 

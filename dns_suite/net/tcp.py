@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import Awaitable, Callable, Iterable
 
 log = logging.getLogger("dns_suite.net.tcp")
@@ -28,14 +29,17 @@ class TcpServer:
         max_connections: connections served at once.
         defer: answers deferred messages (UPDATE, TSIG, zone transfers) asynchronously:
             one reply, or several messages in order (AXFR/IXFR).
+        counters: a :class:`~dns_suite.chain.metrics.QueryCounters` counting every query
+            (a zone transfer by its first message), or None.
     """
 
     def __init__(self, get_handler: Callable[[], Handler],
                  on_error: Callable[[bytes, BaseException], "bytes | None"], *,
                  idle_timeout: float = 10.0, max_connections: int = 256,
-                 defer: Callable[[bytes, str], Awaitable["bytes | Iterable[bytes] | None"]] | None = None
-                 ) -> None:
+                 defer: Callable[[bytes, str], Awaitable["bytes | Iterable[bytes] | None"]] | None = None,
+                 counters=None) -> None:
         self.get_handler = get_handler
+        self.counters = counters
         self.defer = defer
         self.on_error = on_error
         self.idle_timeout = idle_timeout
@@ -85,6 +89,7 @@ class TcpServer:
         while True:
             head = await asyncio.wait_for(reader.readexactly(2), timeout)
             data = await asyncio.wait_for(reader.readexactly(int.from_bytes(head, "big")), timeout)
+            start = perf_counter()
             try:
                 reply = self.get_handler()(data, client)
                 if reply is not None and not reply:  # deferred (UPDATE, TSIG)
@@ -92,7 +97,13 @@ class TcpServer:
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the listener
                 reply = self.on_error(data, exc)
             if reply is None:
+                if self.counters is not None:
+                    self.counters.answered(data, None, perf_counter() - start, client)
                 return  # not a query we answer: close (RFC 7766 §6.2.2 leaves it to us)
+            first = True
             for message in ([reply] if isinstance(reply, bytes) else reply):  # a zone transfer: many
                 writer.write(len(message).to_bytes(2, "big") + message)
                 await asyncio.wait_for(writer.drain(), timeout)
+                if first and self.counters is not None:
+                    self.counters.answered(data, message, perf_counter() - start, client)
+                first = False

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import socket
+from time import perf_counter
 from typing import Callable
+
+from dns_suite.chain.metrics import QueryCounters
 
 log = logging.getLogger("dns_suite.net.udp")
 
@@ -61,7 +64,8 @@ class HandlerRef:
         self.handler = handler
 
 
-def serve_udp(sock: socket.socket, ref: HandlerRef, on_error: Callable[[bytes, BaseException], "bytes | None"]) -> None:
+def serve_udp(sock: socket.socket, ref: HandlerRef, on_error: Callable[[bytes, BaseException], "bytes | None"],
+              counters: QueryCounters | None = None) -> None:
     """Answer queries on ``sock`` until the socket is closed.
 
     Args:
@@ -69,8 +73,10 @@ def serve_udp(sock: socket.socket, ref: HandlerRef, on_error: Callable[[bytes, B
         ref: holds the current handler.
         on_error: builds the reply (SERVFAIL) when the handler raises: our bug,
             logged there, the loop goes on.
+        counters: counts every query with its reply and latency (this loop is their
+            only writer); None: nothing counted.
     """
-    recvfrom, sendto = sock.recvfrom, sock.sendto
+    recvfrom, sendto, clock = sock.recvfrom, sock.sendto, perf_counter
     while True:
         try:
             data, addr = recvfrom(65535)
@@ -78,12 +84,15 @@ def serve_udp(sock: socket.socket, ref: HandlerRef, on_error: Callable[[bytes, B
             continue
         except OSError:
             return  # closed
+        start = clock()
         tail = ref.replies.get(data[2:])
         if tail is not None:
             try:
                 sendto(data[:2] + tail, addr)
             except OSError:
                 pass
+            if counters is not None:  # the reply's kind is remembered with its octets
+                counters.hit(data, tail, clock() - start, addr[0])
             continue
         try:
             reply = ref.handler(data, addr[0])
@@ -96,5 +105,7 @@ def serve_udp(sock: socket.socket, ref: HandlerRef, on_error: Callable[[bytes, B
                 sendto(reply, addr)
             except OSError as exc:
                 log.debug("sendto %s failed: %s", addr, exc)
+        if counters is not None:
+            counters.answered(data, reply or None, clock() - start, addr[0])
         if ref.stop:
             return

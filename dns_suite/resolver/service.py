@@ -41,6 +41,7 @@ import logging
 import secrets
 import time
 from importlib import resources
+from time import perf_counter
 from typing import Callable
 
 from dns_suite.chain.acl import Acl, guard, rcode_reply
@@ -50,6 +51,7 @@ from dns_suite.net.tcp import TcpServer
 from dns_suite.net.udp import bind_udp
 from dns_suite.resolver.actions import Answer, SendQuery
 from dns_suite.resolver.hints import parse_hints
+from dns_suite.resolver.observe import Observer, child_feed, serve_parent
 from dns_suite.resolver.settings import Hints, ServerSet, Settings
 from dns_suite.resolver.trust import TrustAnchors
 from dns_suite.resolver.upstream import Upstream
@@ -123,6 +125,7 @@ class UdpClient:
 
     transport: UdpListener
     addr: tuple
+    start: float = 0.0  # perf_counter seconds when the query arrived (the latency histogram)
 
 
 def _deferred(query: bytes, client: str) -> bytes | None:
@@ -149,6 +152,7 @@ class UdpListener:
     def _ready(self) -> None:
         service, recvfrom = self.service, self.sock.recvfrom
         allows, cached, clock = service.acl.allows, service.core.cached_reply, service.clock
+        counters = service.observe.udp
         for _ in range(self.BATCH):
             try:
                 data, addr = recvfrom(65535)
@@ -157,10 +161,12 @@ class UdpListener:
             except OSError as exc:  # an ICMP error queued on the socket: go on
                 log.debug("UDP listener: %s", exc)
                 continue
+            start = perf_counter()
             if allows(addr[0]):  # the hot path: an identical question answered recently
                 reply = cached(data, clock())
                 if reply is not None:
                     self.sendto(reply, addr)
+                    counters.answered(data, reply, perf_counter() - start, addr[0])
                     continue
             service.udp_query(data, addr, self)
 
@@ -201,7 +207,8 @@ class ResolverService:
 
     def __init__(self, cfg: ResolverConfig, config_path: str | None = None, *,
                  overrides: dict | None = None, core_factory: Callable | None = None,
-                 clock: Callable[[], float] = time.monotonic, reuse_port: bool = False) -> None:
+                 clock: Callable[[], float] = time.monotonic, reuse_port: bool = False,
+                 feed=None) -> None:
         if core_factory is None:
             from dns_suite.resolver.iterator import Resolver as core_factory
         self.cfg, self.config_path, self.overrides, self.clock = cfg, config_path, overrides or {}, clock
@@ -211,8 +218,10 @@ class ResolverService:
         self.acl = Acl(cfg.allow)
         self.handler = guard(self.acl, _deferred)
         self.core = core_factory(self.settings, self.hints, randbits=secrets.randbits, wall=_wall)
+        self.observe = Observer(self, cfg, feed)  # counters, /health, /ready, /metrics (http_listen)
         self.tcp = TcpServer(lambda: self.handler, self._servfail, idle_timeout=cfg.tcp_idle_timeout,
-                             max_connections=cfg.tcp_max_connections, defer=self.tcp_query)
+                             max_connections=cfg.tcp_max_connections, defer=self.tcp_query,
+                             counters=self.observe.tcp)
         self.udp: list[UdpListener] = []
         self.upstream: Upstream | None = None
         self._ticker: asyncio.TimerHandle | None = None
@@ -221,6 +230,7 @@ class ResolverService:
         """Bind the listeners and serve; raises OSError when an address cannot be bound."""
         loop = asyncio.get_running_loop()
         self.upstream = Upstream(loop, self._upstream_reply, self._upstream_failure)
+        await self.observe.start()
         for host, port in self.listen:
             await self.tcp.listen(host, port, reuse_port=self.reuse_port)
             try:
@@ -230,6 +240,7 @@ class ResolverService:
             self.udp.append(UdpListener(self, sock))
         self._ticker = loop.call_later(TICK, self._tick)
         self._warn_if_open()
+        self.observe.serving = True
         log.info("serving listen=%s allow=%s root_servers=%d forwards=%d", ",".join(self.cfg.listen),
                  ",".join(self.cfg.allow) or "(nobody)", len(self.hints.servers), len(self.settings.forwards))
 
@@ -244,17 +255,17 @@ class ResolverService:
     # --- client queries ----------------------------------------------------------------
     def udp_query(self, data: bytes, addr: tuple, transport: UdpListener) -> None:
         """A datagram on a listener that is not a rendered hit: the access list, then the core."""
+        start = perf_counter()
         try:
             reply = self.handler(data, addr[0])
-            if reply is None:
-                return
-            if not reply:
-                self._run(self.core.submit(data, UdpClient(transport, addr), self.clock(), tcp=False))
+            if not reply and reply is not None:
+                self._run(self.core.submit(data, UdpClient(transport, addr, start), self.clock(), tcp=False))
                 return
         except Exception as exc:  # noqa: BLE001 - our bug: SERVFAIL, the listener stays up
             reply = self._servfail(data, exc)
         if reply:
             transport.sendto(reply, addr)
+        self.observe.udp.answered(data, reply or None, perf_counter() - start, addr[0])
 
     async def tcp_query(self, data: bytes, client: str) -> bytes | None:
         """A TCP query the access list let through: the core's Answer, or SERVFAIL after
@@ -277,6 +288,7 @@ class ResolverService:
         for action in actions:
             if isinstance(action, SendQuery):
                 self.upstream.send(action)
+                self.observe.sent(action.tcp)
             elif isinstance(action, Answer):
                 self._answer(action)
             else:
@@ -287,6 +299,8 @@ class ResolverService:
         if isinstance(client, UdpClient):
             if not client.transport.is_closing():
                 client.transport.sendto(answer.wire, client.addr)
+                self.observe.udp.answered(answer.wire, answer.wire, perf_counter() - client.start,
+                                          client.addr[0])
         elif isinstance(client, asyncio.Future):
             if not client.done():  # a TCP client that gave up has a cancelled future
                 client.set_result(answer.wire)
@@ -301,6 +315,7 @@ class ResolverService:
                       data[:512].hex(), exc, exc_info=exc)
 
     def _upstream_failure(self, token: int) -> None:
+        self.observe.failures += 1
         try:
             self._run(self.core.on_timeout(token, self.clock()))
         except Exception as exc:  # noqa: BLE001 - our bug: logged, the service goes on
@@ -341,6 +356,7 @@ class ResolverService:
 
     async def stop(self) -> None:
         """SIGTERM/SIGINT: close the listeners, abandon the upstream queries."""
+        self.observe.serving = False
         if self._ticker is not None:
             self._ticker.cancel()
         for transport in self.udp:
@@ -348,6 +364,7 @@ class ResolverService:
         if self.upstream is not None:
             self.upstream.close()
         await self.tcp.close()
+        await self.observe.close()
         log.info("stopped")
 
 
@@ -359,16 +376,22 @@ def run(cfg: ResolverConfig, config_path: str | None = None, overrides: dict | N
     """
     from dns_suite.runtime import prefork
 
-    if cfg.workers > 1:
-        return prefork(cfg.workers, lambda index: _serve(cfg, config_path, overrides, reuse_port=True))
+    if cfg.workers > 1:  # the parent serves http_listen with the workers' reports (resolver/observe.py)
+        from dns_suite.net.feed import Feed
+
+        feeds = [Feed() for _ in range(cfg.workers)] if cfg.http_listen else []
+        return prefork(cfg.workers, lambda index: _serve(cfg, config_path, overrides, reuse_port=True,
+                                                         feed=child_feed(feeds, index)),
+                       alongside=serve_parent(cfg, feeds) if feeds else None)
     return _serve(cfg, config_path, overrides, reuse_port=False)
 
 
-def _serve(cfg: ResolverConfig, config_path: str | None, overrides: dict | None, *, reuse_port: bool) -> int:
+def _serve(cfg: ResolverConfig, config_path: str | None, overrides: dict | None, *, reuse_port: bool,
+           feed=None) -> int:
     from dns_suite.runtime import serve_until_stopped
 
     try:
-        service = ResolverService(cfg, config_path, overrides=overrides, reuse_port=reuse_port)
+        service = ResolverService(cfg, config_path, overrides=overrides, reuse_port=reuse_port, feed=feed)
     except (DnsSuiteError, OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         return 1
