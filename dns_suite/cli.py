@@ -183,6 +183,61 @@ def _ctl(args: argparse.Namespace) -> int:
     return ctl_main(path, args.ctl_command, args.zone)
 
 
+def _acme(args: argparse.Namespace) -> int:
+    """Run ``acme issue NAME | renew | run | revoke NAME | status`` from ``--config``'s ``[acme]``.
+
+    Args:
+        args (argparse.Namespace): ``acme_command``, ``config``, ``name``, ``force``, ``reason``,
+            ``log_level``.
+
+    Returns:
+        int: 0 on success, 1 when an issuance, renewal or revocation failed, 2 on a usage error.
+    """
+    from dns_suite import config as cfgmod
+    from dns_suite.runtime import setup_logging
+
+    if args.acme_command is None:
+        print("dns-suite acme: give a command: issue NAME | renew | run | revoke NAME | status",
+              file=sys.stderr)
+        return 2
+    setup_logging(args.log_level)
+    cfg = cfgmod.load_acme_config(args.config)
+    from dns_suite.acme import service
+
+    return service.main(cfg, args.acme_command, name=getattr(args, "name", None),
+                        force=getattr(args, "force", False), reason=getattr(args, "reason", "unspecified"))
+
+
+def _add_acme_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``acme`` subcommand and its own commands."""
+    acme = commands.add_parser(
+        "acme",
+        help="obtain and renew certificates from an ACME CA with DNS-01 (RFC 2136 UPDATE)",
+        description="Obtain and renew TLS certificates from an ACME CA (Let's Encrypt by default) "
+        "with the DNS-01 challenge, publishing the TXT records by TSIG-signed UPDATE.",
+    )
+    acme.set_defaults(handler=_acme, acme_command=None)
+    sub = acme.add_subparsers(dest="acme_command", metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("--config", metavar="FILE", required=True, help="TOML config with an [acme] table")
+        parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+        return parser
+
+    command("issue", "issue one certificate now").add_argument("name", metavar="NAME")
+    renew = command("renew", "renew the certificates that are due (all with --force)")
+    renew.add_argument("name", metavar="NAME", nargs="?", help="only this certificate")
+    renew.add_argument("--force", action="store_true", help="renew now, whatever the schedule")
+    command("run", "daemon: renew what is due, sleep until the next due time; SIGTERM stops")
+    revoke = command("revoke", "revoke the current certificate of NAME")
+    revoke.add_argument("name", metavar="NAME")
+    revoke.add_argument("--reason", default="unspecified",
+                        choices=["unspecified", "keyCompromise", "affiliationChanged", "superseded",
+                                 "cessationOfOperation"])
+    command("status", "per certificate: names, not-after, next renewal, last error")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand.
 
@@ -273,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="hmac-sha256 (default), hmac-sha224, hmac-sha384, hmac-sha512, "
                         "hmac-sha1 or hmac-md5")
     keygen.set_defaults(handler=_tsig_keygen)
+    _add_acme_parser(commands)
     return parser
 
 

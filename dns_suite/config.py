@@ -42,11 +42,14 @@ from typing import Any, TypeVar
 from dns_suite.errors import ConfigError
 
 __all__ = [
+    "AcmeCertificateConfig",
+    "AcmeConfig",
     "AuthoritativeConfig",
     "ForwardConfig",
     "ResolverConfig",
     "SERVICE_TABLES",
     "ZoneConfig",
+    "load_acme_config",
     "load_authoritative_config",
     "load_resolver_config",
     "load_section",
@@ -815,3 +818,189 @@ def load_resolver_config(path: str) -> ResolverConfig:
         files = tuple(_resolve_path(base_dir, file) for file in config.trust_anchor_files)
         config = dataclasses.replace(config, trust_anchor_files=files)
     return config
+
+
+# --------------------------------------------------------------------------- the ACME agent
+
+
+ACME_DIRECTORIES = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+"""CA directories known by name (``[acme] directory``); any other value must be an https URL."""
+
+ACME_KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+"""Certificate key types (``dns_suite.acme.store.KEY_TYPES``, which config.py may not import)."""
+
+_FOLDER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _directory_problem(value: str) -> str | None:
+    if value in ACME_DIRECTORIES or value.startswith("https://"):
+        return None
+    return f"must be {', '.join(ACME_DIRECTORIES)} or an https:// URL, got {value!r}"
+
+
+def _certificate_names_problem(names: tuple[str, ...]) -> str | None:
+    """Names for one certificate: at least one, each a domain name or ``*.`` + one, no repeats."""
+    if not names:
+        return "must hold at least one name"
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        base = name[2:] if name.startswith("*.") else name
+        if "*" in base or not base.strip("."):
+            return f"item {index}: {name!r}: a wildcard must be '*.' followed by a name"
+        reason = domain_name(base)
+        if reason:
+            return f"item {index}: {name!r}: {reason}"
+        key = name.lower().rstrip(".")
+        if key in seen:
+            return f"item {index}: {name!r} appears twice"
+        seen.add(key)
+    return None
+
+
+def _servers_or_empty(entries: tuple[str, ...]) -> str | None:
+    return _servers_problem(entries) if entries else None
+
+
+def _resolver_address(value: str | None) -> str | None:
+    try:
+        parse_server(value or "")
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AcmeCertificateConfig:
+    """One certificate: ``[[acme.certificate]]``.
+
+    Attributes:
+        name (str): Its folder under ``state_dir/certs/`` (letters, digits, ``.``, ``_``, ``-``).
+        names (tuple[str, ...]): The DNS names, wildcards as ``*.example.test``; one order for all.
+        key_type (str): ``ecdsa-p256`` (default), ``ecdsa-p384``, ``rsa-2048``, ``rsa-3072``,
+            ``rsa-4096``; a new key for every certificate.
+        update_server (str | None): Where the RFC 2136 UPDATE goes (host name or address);
+            None: the zone's primary, from its SOA MNAME.
+        update_port (int): Its port.
+        key_name, key_algorithm, key_secret (str): The TSIG key inline (secret in base64); or
+        key_file (str | None): a BIND key file (``tsig-keygen``) holding ``key_name``, or its only
+            key when ``key_name`` is not given; relative to the config file. No key: unsigned.
+        check_servers (tuple[str, ...]): ``ADDR`` or ``ADDR:PORT`` of the servers to prove the TXT
+            on before answering the challenges; empty: every address of the zone's NS set.
+        post_renewal_command (str | None): A shell command run after each new certificate, with
+            ``DNS_SUITE_CERT_PATH`` etc. in its environment (README, "ACME agent").
+        profile (str | None): ACME profile name for the new order (e.g. ``shortlived``).
+    """
+
+    name: str = _field(check=lambda v: None if _FOLDER_RE.match(v) else
+                       "must be a folder name: letters, digits, '.', '_', '-', not starting with '.'")
+    names: tuple[str, ...] = _field(check=_certificate_names_problem)
+    key_type: str = _field("ecdsa-p256", check=one_of(*ACME_KEY_TYPES))
+    update_server: str | None = _field(None, check=non_empty)
+    update_port: int = _field(53, check=between(1, 65535))
+    key_name: str | None = _field(None, check=domain_name)
+    key_algorithm: str = "hmac-sha256"
+    key_secret: str | None = None
+    key_file: str | None = _field(None, check=non_empty)
+    check_servers: tuple[str, ...] = _field((), check=_servers_or_empty)
+    post_renewal_command: str | None = _field(None, check=non_empty)
+    profile: str | None = _field(None, check=non_empty)
+
+
+def _unique_certificates(certs: tuple[AcmeCertificateConfig, ...]) -> str | None:
+    seen: dict[str, int] = {}
+    for index, cert in enumerate(certs):
+        if cert.name in seen:
+            return f"name {cert.name!r} appears twice (items {seen[cert.name]} and {index})"
+        seen[cert.name] = index
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AcmeConfig:
+    """The ``[acme]`` table: the ACME DNS-01 agent.
+
+    Attributes:
+        directory (str): ``letsencrypt`` (default), ``letsencrypt-staging``, or the CA's directory
+            URL (https).
+        ca_bundle (str | None): A PEM file of CAs trusted for the CA's HTTPS (a test CA); None:
+            the system's. Relative to the config file.
+        email (str | None): Account contact (``mailto:``).
+        agree_terms (bool): Agree to the CA's terms of service (required when it has some).
+        eab_kid, eab_hmac_key (str | None): External account binding (RFC 8555 §7.3.4), the
+            HMAC key in base64url, when the CA requires it.
+        resolver (str | None): ``ADDR[:PORT]`` of the recursive resolver used to find the zones;
+            None: the system's.
+        state_dir (str): Keys, certificates and status (relative to the config file).
+        propagation_timeout (float): Seconds to wait for every authoritative server to show the
+            TXT records before giving up.
+        order_timeout (float): Seconds for the CA to validate and finalize an order.
+        retry_min, retry_max (float): Backoff after failures: the first delay and the cap,
+            seconds (a CA's Retry-After is honoured beyond it).
+        keep_versions (int): Certificate versions kept per certificate (>= 1).
+        certificate (tuple[AcmeCertificateConfig, ...]): ``[[acme.certificate]]``.
+    """
+
+    directory: str = _field("letsencrypt", check=_directory_problem)
+    ca_bundle: str | None = _field(None, check=non_empty)
+    email: str | None = _field(None, check=non_empty)
+    agree_terms: bool = False
+    eab_kid: str | None = _field(None, check=non_empty)
+    eab_hmac_key: str | None = _field(None, check=non_empty)
+    resolver: str | None = _field(None, check=_resolver_address)
+    state_dir: str = _field("/var/lib/dns-suite/acme", check=non_empty)
+    propagation_timeout: float = _field(120.0, check=positive_seconds)
+    order_timeout: float = _field(90.0, check=positive_seconds)
+    retry_min: float = _field(60.0, check=positive_seconds)
+    retry_max: float = _field(86400.0, check=positive_seconds)
+    keep_versions: int = _field(5, check=between(1, 1000))
+    certificate: tuple[AcmeCertificateConfig, ...] = _field((), check=_unique_certificates)
+
+    @property
+    def directory_url(self) -> str:
+        """The directory URL (names resolved)."""
+        return ACME_DIRECTORIES.get(self.directory, self.directory)
+
+
+def _acme_problem(cfg: AcmeConfig) -> tuple[str, str] | None:
+    """The first rule between keys that ``cfg`` breaks, as ``(key, reason)``; None when none."""
+    if (cfg.eab_kid is None) != (cfg.eab_hmac_key is None):
+        return "eab_kid", "give both eab_kid and eab_hmac_key, or neither"
+    if cfg.retry_min > cfg.retry_max:
+        return "retry_min", f"must not exceed retry_max ({cfg.retry_max}), got {cfg.retry_min}"
+    for index, cert in enumerate(cfg.certificate):
+        key = f"certificate[{index}]"
+        if cert.key_secret is not None and cert.key_file is not None:
+            return f"{key}.key_secret", "give key_secret or key_file, not both"
+        if cert.key_secret is not None and cert.key_name is None:
+            return f"{key}.key_name", "key_secret needs key_name"
+        if cert.key_name is not None and cert.key_secret is None and cert.key_file is None:
+            return f"{key}.key_name", "key_name needs key_secret or key_file"
+    return None
+
+
+def load_acme_config(path: str) -> AcmeConfig:
+    """Load the ``[acme]`` table of a TOML config file.
+
+    ``state_dir``, ``ca_bundle`` and each ``key_file`` are resolved against the folder of the
+    config file when relative.
+
+    Raises:
+        ConfigError: The file cannot be read or parsed, has no ``[acme]`` table, or the table is
+            invalid (see :func:`load_section`; also both EAB keys or neither, one key source per
+            certificate, ``retry_min <= retry_max``).
+    """
+    config = load_section(_service_table(path, "acme"), AcmeConfig, file=path, prefix="acme")
+    problem = _acme_problem(config)
+    if problem is not None:
+        raise ConfigError(path, f"acme.{problem[0]}", problem[1])
+    base_dir = os.path.dirname(os.path.abspath(path))
+    certs = tuple(
+        dataclasses.replace(cert, key_file=_resolve_path(base_dir, cert.key_file)) if cert.key_file else cert
+        for cert in config.certificate
+    )
+    return dataclasses.replace(
+        config, certificate=certs, state_dir=_resolve_path(base_dir, config.state_dir),
+        ca_bundle=_resolve_path(base_dir, config.ca_bundle) if config.ca_bundle else None)
