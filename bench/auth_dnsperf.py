@@ -100,6 +100,18 @@ def nsd_conf(tmp: str, port: int, zones) -> str:
     return conf
 
 
+def rrl_conf(tmp: str, port: int, zones, rate: int) -> str:
+    """A config as the command line above with ``rrl_rate = rate`` (10,000,000: RRL checked on
+    every reply, never limiting; 0: off)."""
+    conf = os.path.join(tmp, f"rrl{rate}.toml")
+    lines = ["[authoritative]", f'listen = ["127.0.0.1:{port}"]', "workers = 1", f"rrl_rate = {rate}",
+             f'control_socket = "{tmp}/ctl.sock"']
+    for origin, path in zones:
+        lines += ["[[authoritative.zones]]", f'origin = "{origin}"', f'file = "{path}"', "notify_ns = false"]
+    open(conf, "w").write("\n".join(lines) + "\n")
+    return conf
+
+
 def measure(name: str, cmd: list[str], port: int, queries: str, seconds: int) -> dict:
     proc = subprocess.Popen(["taskset", "-c", "0", *cmd], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -133,13 +145,18 @@ def main() -> None:
         args = ["dns-suite", "authoritative", "--listen", f"127.0.0.1:{port}", "--workers", "1",
                 "--log-level", "error"] + [a for o, p in zones for a in ("--zone", f"{o}={p}")]
         rows.append(measure("dns-suite", args, port, queries, seconds))
+        for name, rate in (("dns-suite conf", 0), ("dns-suite+rrl", 10_000_000)):  # the cost of RRL's check
+            port = free_port()
+            rows.append(measure(name, ["dns-suite", "authoritative", "--config",
+                                       rrl_conf(tmp, port, zones, rate), "--log-level", "error"],
+                                port, queries, seconds))
         port = free_port()
         rows.append(measure("ceiling", [sys.executable, os.path.join(HERE, "ceiling_server.py"), str(port)],
                             port, queries, seconds))
     nsd = rows[0]["qps_per_core"] or 1.0
-    print(f"{'server':<11}{'qps':>10}{'lat ms':>8}{'cores':>7}{'qps/core':>10}{'vs NSD':>8}{'lost':>7}")
+    print(f"{'server':<14}{'qps':>10}{'lat ms':>8}{'cores':>7}{'qps/core':>10}{'vs NSD':>8}{'lost':>7}")
     for r in rows:
-        print(f"{r['name']:<11}{r['qps']:>10.0f}{r['latency_ms']:>8.2f}{r['cores']:>7.2f}"
+        print(f"{r['name']:<14}{r['qps']:>10.0f}{r['latency_ms']:>8.2f}{r['cores']:>7.2f}"
               f"{r['qps_per_core']:>10.0f}{r['qps_per_core'] / nsd:>8.2f}{r['lost']:>7}")
 
 

@@ -320,8 +320,58 @@ class ZoneConfig:
     primaries: tuple[str, ...] = _field((), check=lambda v: _notify_problem(v))
 
 
+def _secret_problem(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return None if len(bytes.fromhex(value)) == 16 else "must be 16 octets (32 hex digits)"
+    except ValueError:
+        return "must be 32 hex digits"
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class AuthoritativeConfig:
+class EncryptedAndCookies:
+    """Keys shared by ``[authoritative]`` and ``[resolver]`` (both inherit them).
+
+    Attributes:
+        tls_listen (tuple[str, ...]): DNS over TLS addresses (RFC 7858; port 853 by custom).
+        https_listen (tuple[str, ...]): DNS over HTTPS addresses (RFC 8484; HTTP/2 and 1.1).
+        tls_certificate, tls_key (str | None): PEM certificate chain and key for both, relative
+            to the config file; re-read on SIGHUP and when their files change.
+        tls_check_interval (float): Seconds between checks of the files' modification times.
+        https_path (str): The DoH URL path (``/dns-query``).
+        cookie_secret (str | None): The RFC 9018 server secret, 32 hex digits (the same on
+            every server behind one address); None: a random one per start.
+        cookies_required_above (float): UDP queries per second per client address without a
+            valid server cookie above which a client sending a cookie gets BADCOOKIE (0: never).
+    """
+
+    tls_listen: tuple[str, ...] = _field((), check=lambda v: listen_addresses(v) if v else None)
+    https_listen: tuple[str, ...] = _field((), check=lambda v: listen_addresses(v) if v else None)
+    tls_certificate: str | None = _field(None, check=non_empty)
+    tls_key: str | None = _field(None, check=non_empty)
+    tls_check_interval: float = _field(5.0, check=positive_seconds)
+    https_path: str = _field("/dns-query", check=lambda v: None if v.startswith("/") else "must start with /")
+    cookie_secret: str | None = _field(None, check=lambda v: _secret_problem(v))
+    cookies_required_above: float = _field(0.0, check=at_least(0))
+
+
+def _tls_problem(cfg) -> tuple[str, str] | None:
+    """Encrypted listeners need a certificate and a key."""
+    if (cfg.tls_listen or cfg.https_listen) and not (cfg.tls_certificate and cfg.tls_key):
+        return "tls_certificate", "tls_listen/https_listen need tls_certificate and tls_key"
+    return None
+
+
+def _tls_paths(cfg, base_dir: str):
+    """``cfg`` with its certificate and key paths resolved against the config's folder."""
+    return dataclasses.replace(
+        cfg, tls_certificate=cfg.tls_certificate and _resolve_path(base_dir, cfg.tls_certificate),
+        tls_key=cfg.tls_key and _resolve_path(base_dir, cfg.tls_key))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AuthoritativeConfig(EncryptedAndCookies):
     """The ``[authoritative]`` table: the authoritative service.
 
     Attributes:
@@ -355,6 +405,13 @@ class AuthoritativeConfig:
         min_refresh (float): Least seconds between a secondary zone's refresh checks, whatever its
             SOA REFRESH says (as BIND's min-refresh-time).
         min_retry (float): Least seconds between retries after a failed check (min-retry-time).
+        tls_listen, https_listen, tls_certificate, tls_key, tls_check_interval, https_path,
+        cookie_secret, cookies_required_above: DoT, DoH and cookies, see :class:`EncryptedAndCookies`.
+        rrl_rate (int): Response rate limit, UDP replies per second per client prefix and kind
+            of answer (0: off; NSD's rrl-ratelimit is 200).
+        rrl_slip (int): Every Nth limited reply is sent truncated (TC) instead of dropped (0:
+            drop all, 1: truncate all; 2 as NSD and BIND).
+        rrl_ipv4_prefix, rrl_ipv6_prefix (int): Prefix lengths clients are grouped by (24, 56).
         http_listen (str | None): ``ADDR:PORT`` of the HTTP listener for ``/health``, ``/ready``
             and ``/metrics`` (README "Observability"); None: no listener.
         log_format (str): ``text`` (default) or ``json`` (one object per line).
@@ -380,6 +437,10 @@ class AuthoritativeConfig:
     min_retry: float = _field(10.0, check=positive_seconds)
     control_socket: str = "dns-suite-authoritative.sock"
     flush_interval: float = _field(60.0, check=positive_seconds)
+    rrl_rate: int = _field(0, check=at_least(0))
+    rrl_slip: int = _field(2, check=between(0, 100))
+    rrl_ipv4_prefix: int = _field(24, check=between(8, 32))
+    rrl_ipv6_prefix: int = _field(56, check=between(16, 128))
     http_listen: str | None = _field(None, check=http_address)
     log_format: str = _field("text", check=one_of("text", "json"))
     query_log: bool = False
@@ -477,7 +538,7 @@ def _domain_names(entries: tuple[str, ...]) -> str | None:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class ResolverConfig:
+class ResolverConfig(EncryptedAndCookies):
     """The ``[resolver]`` table: the caching recursive resolver.
 
     The keys from ``qname_minimisation`` to ``local_zones`` are those of
@@ -524,6 +585,11 @@ class ResolverConfig:
         max_inflight (int): Client questions resolved at once (1..1,000,000); more get SERVFAIL.
         local_zones (bool): Answer localhost., invalid. and the private reverse zones locally
             (RFC 6761, RFC 6303).
+        tls_listen, https_listen, tls_certificate, tls_key, tls_check_interval, https_path,
+        cookie_secret, cookies_required_above: DoT, DoH and cookies, see :class:`EncryptedAndCookies`.
+        client_rate (float): UDP queries per second one client address may send (0: no limit);
+            over it a query is dropped, or answered REFUSED with ``client_rate_refuse``.
+        client_rate_refuse (bool): Answer REFUSED over ``client_rate`` instead of dropping.
         dnssec (bool): Validate (RFC 4035) from the root's shipped trust anchors (KSK-2017 and
             KSK-2024) and ``trust_anchors``: AD on secure answers, SERVFAIL with an extended
             error on bogus ones.
@@ -572,6 +638,8 @@ class ResolverConfig:
     lame_ttl: int = _field(900, check=between(0, MAX_TTL))
     max_inflight: int = _field(10000, check=between(1, 1_000_000))
     local_zones: bool = True
+    client_rate: float = _field(0.0, check=at_least(0))
+    client_rate_refuse: bool = False
     dnssec: bool = True
     trust_anchors: tuple[str, ...] = _field((), check=_anchor_texts)
     trust_anchor_files: tuple[str, ...] = ()
@@ -785,6 +853,10 @@ def load_authoritative_config(path: str) -> AuthoritativeConfig:
         dataclasses.replace(key, file=_resolve_path(base_dir, key.file)) if key.file else key
         for key in config.keys
     )
+    problem = _tls_problem(config)
+    if problem is not None:
+        raise ConfigError(path, f"authoritative.{problem[0]}", problem[1])
+    config = _tls_paths(config, base_dir)
     return dataclasses.replace(config, zones=zones, keys=keys,
                                control_socket=_resolve_path(base_dir, config.control_socket))
 
@@ -808,9 +880,10 @@ def load_resolver_config(path: str) -> ResolverConfig:
             once).
     """
     config = load_section(_service_table(path, "resolver"), ResolverConfig, file=path, prefix="resolver")
-    problem = _resolver_problem(config)
+    problem = _resolver_problem(config) or _tls_problem(config)
     if problem is not None:
         raise ConfigError(path, f"resolver.{problem[0]}", problem[1])
+    config = _tls_paths(config, os.path.dirname(os.path.abspath(path)))
     base_dir = os.path.dirname(os.path.abspath(path))
     if config.root_hints is not None:
         config = dataclasses.replace(config, root_hints=_resolve_path(base_dir, config.root_hints))

@@ -36,9 +36,9 @@ IO_MODULES = (
     "acme/store.py", "acme/dns01.py", "acme/propagation.py", "net/*", "cli.py", "config.py",
     # the authoritative service's I/O edge, split from service.py to keep modules small
     "authoritative/workers.py", "authoritative/dynzones.py", "authoritative/ctl.py",
-    "authoritative/outbound.py", "authoritative/secondaries.py",
+    "authoritative/outbound.py", "authoritative/secondaries.py", "authoritative/protect.py",
     # the resolver service's upstream queries, split from service.py the same way
-    "resolver/upstream.py",
+    "resolver/upstream.py", "resolver/protect.py",
     # each service's observability edge (counters, /health, /ready, /metrics), split the same way
     "*/observe.py",
 )
@@ -85,16 +85,18 @@ RULES: dict[str, Allowed] = {
     "authoritative/ctl.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/outbound.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/secondaries.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
+    "authoritative/protect.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/observe.py": Allowed(internal=("wire", "zone", *SERVICE_EXTRAS)),
     "authoritative/*": Allowed(internal=("wire", "zone")),
     "resolver/service.py": Allowed(
         internal=("wire", "zone", "authoritative.engine", *SERVICE_EXTRAS)
     ),
     "resolver/upstream.py": Allowed(),
-    "resolver/observe.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
+    "resolver/protect.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
     # DNSSEC: dnspython's dns.dnssec does the signature mathematics, and reads anchor texts
     "resolver/validate.py": Allowed(internal=("wire",), third_party=("dns",)),
     "resolver/trust.py": Allowed(internal=("wire",), third_party=("dns",)),
+    "resolver/observe.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
     "resolver/*": Allowed(internal=("wire", "zone", "authoritative.engine", "authoritative.zoneset")),
     "acme/agent.py": Allowed(
         internal=("wire", *SERVICE_EXTRAS), third_party=("acme", "josepy", "cryptography")
@@ -105,7 +107,7 @@ RULES: dict[str, Allowed] = {
     "acme/dns01.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
     "acme/propagation.py": Allowed(internal=("wire", *SERVICE_EXTRAS)),
     "acme/*": Allowed(internal=("wire",)),
-    "net/*": Allowed(internal=("wire", "chain"), third_party=("aiohttp", "prometheus_client")),
+    "net/*": Allowed(internal=("wire", "chain"), third_party=("aiohttp", "prometheus_client", "h2")),
 }
 
 

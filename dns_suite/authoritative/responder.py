@@ -21,6 +21,7 @@ without EDNS. OPT is in the reply iff it was in the query.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dns_suite.authoritative.engine import resolve
@@ -48,6 +49,8 @@ class Options:
         identity: answer to CH TXT id.server/hostname.bind, or None (REFUSED).
         version: answer to CH TXT version.bind/version.server, or None (REFUSED).
         cookie_secret: key of the server cookie (RFC 7873 §4.2).
+        server_cookie: ``(cookie option data, client) -> reply option data | None`` (the
+            service's RFC 9018 cookie jar, chain/cookies.py); None: the blake2b fallback.
     """
 
     payload_size: int = 1232
@@ -55,6 +58,7 @@ class Options:
     identity: str | None = None
     version: str | None = None
     cookie_secret: bytes = b"dns-suite"
+    server_cookie: Callable[[bytes, str], "bytes | None"] | None = None
 
 
 def udp_size(edns: Edns | None, ours: int) -> int:
@@ -154,7 +158,11 @@ def _server_options(query: Message, opts: Options, client: str) -> tuple[EdnsOpt
     if opts.nsid is not None and query.edns.option(NSID) is not None:
         out.append(EdnsOption(code=NSID, data=opts.nsid))
     cookie = query.edns.option(COOKIE)
-    if cookie is not None and (len(cookie.data) == 8 or 16 <= len(cookie.data) <= 40):
+    if cookie is not None and opts.server_cookie is not None:
+        data = opts.server_cookie(cookie.data, client)
+        if data is not None:
+            out.append(EdnsOption(code=COOKIE, data=data))
+    elif cookie is not None and (len(cookie.data) == 8 or 16 <= len(cookie.data) <= 40):
         client_cookie = cookie.data[:8]
         server = hashlib.blake2b(client_cookie + client.encode(), key=opts.cookie_secret[:64],
                                  digest_size=8).digest()

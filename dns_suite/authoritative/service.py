@@ -37,6 +37,7 @@ from dns_suite.authoritative.secondary import Primary, Timers
 from dns_suite.authoritative.outbound import Outbound, targets_for
 from dns_suite.authoritative.policy import Policy
 from dns_suite.authoritative.prerender import Prerendered
+from dns_suite.authoritative.protect import Protection
 from dns_suite.authoritative.responder import Options
 from dns_suite.authoritative.workers import WorkerSet
 from dns_suite.authoritative.xfr import TransferAcl
@@ -102,11 +103,14 @@ class AuthoritativeService:
         self._configure(cfg)
         self.zones = ZoneSet(self._load_all(cfg, {}), version=1)
         self.cookie_secret = os.urandom(16)  # kept across reloads: clients' cookies stay valid
-        self.opts = _options(cfg, self.cookie_secret)
+        self.protect = Protection(cfg, self.cookie_secret)  # cookies, RRL, DoT/DoH (protect.py)
+        self.opts = _options(cfg, self.cookie_secret, self.protect.jar)
         self.table = Prerendered(self.zones, self.opts, cfg.prerender_max_entries)
-        self.ref = HandlerRef(self.table.udp, self.table.table, self._defer_from_thread)
+        self.protect.publish(self.table)
+        self.ref = HandlerRef(self.protect.udp_handler, self.table.table, self._defer_from_thread,
+                              rrl=self.protect.rrl)
         self.observe = Observer(self, cfg)  # counters, /health, /ready, /metrics (http_listen)
-        self.tcp = TcpServer(lambda: self.table.tcp, servfail, idle_timeout=cfg.tcp_idle_timeout,
+        self.tcp = TcpServer(lambda: self.protect.tcp_handler, servfail, idle_timeout=cfg.tcp_idle_timeout,
                              max_connections=cfg.tcp_max_connections, defer=self._defer_async,
                              counters=self.observe.tcp)
         self.ctl = ControlServer(self)
@@ -186,6 +190,7 @@ class AuthoritativeService:
         else:
             self.workers = self._fork_workers()
             self._tasks.append(self.loop.create_task(self._reap_forever()))
+        await self.protect.start(servfail, self._defer_async)
         await self.ctl.start(self.cfg.control_socket)
         await self.outbound.start()
         for key, zone in self.zones.zones.items():
@@ -197,8 +202,8 @@ class AuthoritativeService:
 
     def _fork_workers(self) -> WorkerSet:
         fds = [s.fileno() for srv in self.tcp.servers for s in srv.sockets] + self.ctl.fds()
-        return WorkerSet(self.table.udp, self.table.table, self.listen, self.cfg.workers, fds,
-                         self.control, servfail, observer=self.observe)
+        return WorkerSet(self.protect.udp_handler, self.table.table, self.listen, self.cfg.workers, fds,
+                         self.control, servfail, observer=self.observe, rrl=self.protect.rrl)
 
     async def _reap_forever(self) -> None:
         while True:
@@ -262,7 +267,9 @@ class AuthoritativeService:
                 if key not in old or old[key].serial != zone.serial:
                     self._notify(key, zone)
         self.table = Prerendered(zones, self.opts, self.cfg.prerender_max_entries)
-        self.ref.publish(self.table.udp, self.table.table)
+        self.protect.publish(self.table)
+        self.ref.rrl = self.protect.rrl
+        self.ref.publish(self.protect.udp_handler, self.table.table)
         if self.workers is not None:
             old, self.workers = self.workers, self._fork_workers()
             old.stop()  # at once: no stale answers after an UPDATE's reply (see WorkerSet.stop)
@@ -374,7 +381,8 @@ class AuthoritativeService:
             zone = self._load_one(zc, cfg, self.zones.zones.get(_key(zc.origin)))
             if zone is not None:
                 zones[_key(zc.origin)] = zone
-        self.cfg, self.opts = cfg, _options(cfg, self.cookie_secret)
+        self.protect.reload(cfg)
+        self.cfg, self.opts = cfg, _options(cfg, self.cookie_secret, self.protect.jar)
         for key in self.secondaries:
             if key in self.zones.zones:
                 zones[key] = self.zones.zones[key]
@@ -416,6 +424,7 @@ class AuthoritativeService:
         await self.ctl.close()
         await self.outbound.close()
         await self.tcp.close()
+        await self.protect.close()
         await self.observe.close()
         log.info("stopped")
 
@@ -427,11 +436,12 @@ def _bind_udp(host: str, port: int) -> socket.socket:
         raise OSError(exc.errno, f"UDP {host}:{port}: {exc.strerror}") from None
 
 
-def _options(cfg: AuthoritativeConfig, cookie_secret: bytes) -> Options:
-    """Server options from the config."""
+def _options(cfg: AuthoritativeConfig, cookie_secret: bytes, jar=None) -> Options:
+    """Server options from the config (``jar``: answers cookies the responder itself sees)."""
     return Options(payload_size=cfg.udp_payload_size,
                    nsid=cfg.nsid.encode() if cfg.nsid is not None else None,
-                   identity=cfg.identity, version=cfg.version, cookie_secret=cookie_secret)
+                   identity=cfg.identity, version=cfg.version, cookie_secret=cookie_secret,
+                   server_cookie=jar.reply_option if jar is not None else None)
 
 
 def run(cfg: AuthoritativeConfig, config_path: str | None = None) -> int:

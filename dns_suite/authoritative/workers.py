@@ -42,8 +42,9 @@ class WorkerSet:
 
     def __init__(self, handler, replies: dict[bytes, bytes], listen: list[tuple[str, int]], count: int,
                  close_in_child: list[int], control: Callable[[bytes, str], "bytes | None"],
-                 on_error, observer=None) -> None:
+                 on_error, observer=None, rrl=None) -> None:
         self.observer = observer
+        self.rrl = rrl  # response rate limiter for the table's hits (chain/ratelimit.py), or None
         self.pids: dict[int, tuple[int, socket.socket]] = {}
         self.handler, self.replies, self.listen = handler, replies, listen
         self.close_in_child, self.control, self.on_error = close_in_child, control, on_error
@@ -123,7 +124,7 @@ class WorkerSet:
                     ref.stop = True  # replaced by a new worker set: exit after this reply
                 return answer[1:] or None
 
-            ref = HandlerRef(self.handler, self.replies, defer)
+            ref = HandlerRef(self.handler, self.replies, defer, rrl=self.rrl)
             for s, c in zip(sockets[1:], counters[1:]):
                 threading.Thread(target=serve_udp, args=(s, ref, self.on_error, c), daemon=True).start()
             serve_udp(sockets[0], ref, self.on_error, counters[0])

@@ -67,17 +67,26 @@ class Acl:
         return decision
 
     def _decide(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.partition("%")[0])
-        except ValueError:
+        ip = client_ip(address)
+        if ip is None:
             return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
         return any(ip in net for net in self.networks if net.version == ip.version)
 
     def open_to_everyone(self) -> bool:
         """True when the list covers every IPv4 or every IPv6 address (an open service)."""
         return any(net.prefixlen == 0 for net in self.networks)
+
+
+def client_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A client's address as a socket reports it, parsed: an IPv4-mapped IPv6 address as the
+    IPv4 address, a zone index (``%eth0``) ignored; None when it does not parse."""
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip
 
 
 def rcode_reply(query: bytes, rcode: int) -> bytes | None:

@@ -48,14 +48,16 @@ class TcpServer:
         self.servers: list[asyncio.AbstractServer] = []
         self.writers: set[asyncio.StreamWriter] = set()
 
-    async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> None:
-        """Start listening on ``host``:``port`` (``reuse_port``: shared by worker processes).
+    async def listen(self, host: str, port: int, *, reuse_port: bool = False, ssl=None) -> None:
+        """Start listening on ``host``:``port`` (``reuse_port``: shared by worker processes;
+        ``ssl``: a server SSLContext, for DNS over TLS, net/tls.py).
 
         Raises:
             OSError: the address cannot be bound.
         """
+        tls = {"ssl": ssl, "ssl_handshake_timeout": self.idle_timeout} if ssl is not None else {}
         server = await asyncio.start_server(self._connection, host, port, reuse_address=True,
-                                            reuse_port=reuse_port or None, limit=65535 + 2)
+                                            reuse_port=reuse_port or None, limit=65535 + 2, **tls)
         self.servers.append(server)
 
     async def close(self) -> None:

@@ -47,16 +47,19 @@ class HandlerRef:
             after the ID; looked up by the loop itself before ``handler`` is
             called (the hot path of DESIGN: no call, no parsing on a hit).
         defer: answers what ``handler`` deferred (UPDATE, TSIG), blocking.
+        rrl: applied to the replies from ``replies`` (an object with ``limit(reply, client)
+            -> reply | None``, chain/ratelimit.py), or None; the handler applies its own.
     """
 
-    __slots__ = ("handler", "replies", "defer", "stop")
+    __slots__ = ("handler", "replies", "defer", "stop", "rrl")
 
     def __init__(self, handler: Handler, replies: dict[bytes, bytes] | None = None,
-                 defer: Handler | None = None) -> None:
+                 defer: Handler | None = None, rrl=None) -> None:
         self.handler = handler
         self.replies = {} if replies is None else replies
         self.defer = defer or (lambda data, client: None)
         self.stop = False  # set to end the loop after its current reply
+        self.rrl = rrl
 
     def publish(self, handler: Handler, replies: dict[bytes, bytes] | None = None) -> None:
         """Switch to a new handler and reply table (one reference each: safe across threads)."""
@@ -87,12 +90,19 @@ def serve_udp(sock: socket.socket, ref: HandlerRef, on_error: Callable[[bytes, B
         start = clock()
         tail = ref.replies.get(data[2:])
         if tail is not None:
-            try:
-                sendto(data[:2] + tail, addr)
-            except OSError:
-                pass
-            if counters is not None:  # the reply's kind is remembered with its octets
-                counters.hit(data, tail, clock() - start, addr[0])
+            rrl = ref.rrl
+            full = data[:2] + tail
+            reply = full if rrl is None else rrl.limit(full, addr[0])
+            if reply is not None:
+                try:
+                    sendto(reply, addr)
+                except OSError:
+                    pass
+            if counters is not None:
+                if reply is full:  # the usual case: the reply's kind is remembered with its octets
+                    counters.hit(data, tail, clock() - start, addr[0])
+                else:  # limited by RRL: dropped or truncated
+                    counters.answered(data, reply, clock() - start, addr[0])
             continue
         try:
             reply = ref.handler(data, addr[0])

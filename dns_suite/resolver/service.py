@@ -52,6 +52,8 @@ from dns_suite.net.udp import bind_udp
 from dns_suite.resolver.actions import Answer, SendQuery
 from dns_suite.resolver.hints import parse_hints
 from dns_suite.resolver.observe import Observer, child_feed, serve_parent
+from dns_suite.chain.cookies import finish as finish_cookie
+from dns_suite.resolver.protect import ResolverProtection
 from dns_suite.resolver.settings import Hints, ServerSet, Settings
 from dns_suite.resolver.trust import TrustAnchors
 from dns_suite.resolver.upstream import Upstream
@@ -126,6 +128,7 @@ class UdpClient:
     transport: UdpListener
     addr: tuple
     start: float = 0.0  # perf_counter seconds when the query arrived (the latency histogram)
+    cookie: object = None  # the query's COOKIE (chain.cookies.Prepared), added to the Answer
 
 
 def _deferred(query: bytes, client: str) -> bytes | None:
@@ -152,6 +155,7 @@ class UdpListener:
     def _ready(self) -> None:
         service, recvfrom = self.service, self.sock.recvfrom
         allows, cached, clock = service.acl.allows, service.core.cached_reply, service.clock
+        screen = service.protect.screen  # client_rate and cookies (resolver/protect.py)
         counters = service.observe.udp
         for _ in range(self.BATCH):
             try:
@@ -162,13 +166,21 @@ class UdpListener:
                 log.debug("UDP listener: %s", exc)
                 continue
             start = perf_counter()
+            prepared = None
             if allows(addr[0]):  # the hot path: an identical question answered recently
+                data, prepared, reply = screen(data, addr[0])
+                if data is None:  # over client_rate, or answered by the cookie checks
+                    if reply is not None:
+                        self.sendto(reply, addr)
+                    continue
                 reply = cached(data, clock())
                 if reply is not None:
+                    if prepared is not None:
+                        reply = finish_cookie(prepared, reply)
                     self.sendto(reply, addr)
                     counters.answered(data, reply, perf_counter() - start, addr[0])
                     continue
-            service.udp_query(data, addr, self)
+            service.udp_query(data, addr, self, prepared)
 
     def sendto(self, data: bytes, addr: tuple) -> None:
         try:
@@ -217,6 +229,7 @@ class ResolverService:
         self.settings, self.hints = settings_from_config(cfg), load_hints(cfg)
         self.acl = Acl(cfg.allow)
         self.handler = guard(self.acl, _deferred)
+        self.protect = ResolverProtection(cfg)  # client_rate, cookies, DoT/DoH
         self.core = core_factory(self.settings, self.hints, randbits=secrets.randbits, wall=_wall)
         self.observe = Observer(self, cfg, feed)  # counters, /health, /ready, /metrics (http_listen)
         self.tcp = TcpServer(lambda: self.handler, self._servfail, idle_timeout=cfg.tcp_idle_timeout,
@@ -238,6 +251,7 @@ class ResolverService:
             except OSError as exc:
                 raise OSError(exc.errno, f"UDP {host}:{port}: {exc.strerror}") from None
             self.udp.append(UdpListener(self, sock))
+        await self.protect.start(lambda: self.handler, self._servfail, self.tcp_query)
         self._ticker = loop.call_later(TICK, self._tick)
         self._warn_if_open()
         self.observe.serving = True
@@ -253,13 +267,14 @@ class ResolverService:
         self._ticker = asyncio.get_running_loop().call_later(TICK, self._tick)
 
     # --- client queries ----------------------------------------------------------------
-    def udp_query(self, data: bytes, addr: tuple, transport: UdpListener) -> None:
+    def udp_query(self, data: bytes, addr: tuple, transport: UdpListener, cookie=None) -> None:
         """A datagram on a listener that is not a rendered hit: the access list, then the core."""
         start = perf_counter()
         try:
             reply = self.handler(data, addr[0])
             if not reply and reply is not None:
-                self._run(self.core.submit(data, UdpClient(transport, addr, start), self.clock(), tcp=False))
+                self._run(self.core.submit(data, UdpClient(transport, addr, start, cookie), self.clock(),
+                                           tcp=False))
                 return
         except Exception as exc:  # noqa: BLE001 - our bug: SERVFAIL, the listener stays up
             reply = self._servfail(data, exc)
@@ -270,10 +285,14 @@ class ResolverService:
     async def tcp_query(self, data: bytes, client: str) -> bytes | None:
         """A TCP query the access list let through: the core's Answer, or SERVFAIL after
         :data:`ANSWER_WAIT` seconds without one."""
+        data, prepared, reply = self.protect.tcp(data, client)  # cookies (resolver/protect.py)
+        if reply is not None:
+            return reply
         future = asyncio.get_running_loop().create_future()
         self._run(self.core.submit(data, future, self.clock(), tcp=True))
         try:
-            return await asyncio.wait_for(future, ANSWER_WAIT)
+            reply = await asyncio.wait_for(future, ANSWER_WAIT)
+            return finish_cookie(prepared, reply) if prepared is not None else reply
         except asyncio.TimeoutError:
             log.error("no answer from the core in %.0f s: query=%s", ANSWER_WAIT, data[:512].hex())
             return rcode_reply(data, Rcode.SERVFAIL)
@@ -298,7 +317,8 @@ class ResolverService:
         client = answer.client
         if isinstance(client, UdpClient):
             if not client.transport.is_closing():
-                client.transport.sendto(answer.wire, client.addr)
+                wire = answer.wire if client.cookie is None else finish_cookie(client.cookie, answer.wire)
+                client.transport.sendto(wire, client.addr)
                 self.observe.udp.answered(answer.wire, answer.wire, perf_counter() - client.start,
                                           client.addr[0])
         elif isinstance(client, asyncio.Future):
@@ -336,6 +356,7 @@ class ResolverService:
             log.error("reload: config refused, nothing changed: %s", exc)
             return
         self.acl, self.handler = acl, guard(acl, _deferred)
+        self.protect.reload(cfg)
         if "log_level" not in self.overrides:
             logging.getLogger().setLevel(cfg.log_level.upper())
         if (settings, hints) != (self.settings, self.hints):
@@ -364,6 +385,7 @@ class ResolverService:
         if self.upstream is not None:
             self.upstream.close()
         await self.tcp.close()
+        await self.protect.close()
         await self.observe.close()
         log.info("stopped")
 
@@ -376,6 +398,8 @@ def run(cfg: ResolverConfig, config_path: str | None = None, overrides: dict | N
     """
     from dns_suite.runtime import prefork
 
+    if cfg.cookie_secret is None:  # one cookie secret for every worker (RFC 9018 §5)
+        cfg = dataclasses.replace(cfg, cookie_secret=secrets.token_hex(16))
     if cfg.workers > 1:  # the parent serves http_listen with the workers' reports (resolver/observe.py)
         from dns_suite.net.feed import Feed
 
