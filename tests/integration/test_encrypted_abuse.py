@@ -21,6 +21,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -271,23 +272,30 @@ def test_certificate_replaced_on_disk_is_served_without_restart(services, name: 
 
 
 def _flood(source: str, port: int, count: int, wire: bytes) -> dict[str, int]:
-    """Send ``count`` copies of ``wire`` (IDs 0..count-1) from ``source`` as fast as possible, then
-    read replies until 2 s pass without one. Returns counts: answered, truncated, missing."""
+    """Send ``count`` copies of ``wire`` (IDs 0..count-1) from ``source`` as fast as possible while
+    a thread reads the replies, until 2 s pass without one. Returns counts: answered, truncated
+    (TC) and missing."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     sock.bind((source, 0))
+    sock.settimeout(2.0)
     seen: dict[int, bool] = {}
-    try:
-        for i in range(count):
-            sock.sendto(i.to_bytes(2, "big") + wire[2:], (HOST, port))
-        sock.settimeout(2.0)
+
+    def read() -> None:
         while True:
             try:
                 data = sock.recv(4096)
-            except socket.timeout:
-                break
+            except (socket.timeout, OSError):
+                return
             seen[int.from_bytes(data[:2], "big")] = bool(data[2] & 0x02)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(count):
+            sock.sendto(i.to_bytes(2, "big") + wire[2:], (HOST, port))
     finally:
+        reader.join(30)
         sock.close()
     truncated = sum(seen.values())
     return {"answered": len(seen) - truncated, "truncated": truncated, "missing": count - len(seen)}
