@@ -34,7 +34,7 @@ class Certificates:
         key: path of the PEM private key.
 
     Raises:
-        OSError, ssl.SSLError: the files cannot be read or do not match (at start: fatal).
+        OSError: the files cannot be read or do not match (at start: fatal), naming them.
     """
 
     def __init__(self, certificate: str, key: str) -> None:
@@ -59,7 +59,11 @@ class Certificates:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.set_alpn_protocols(list(alpn))
-        ctx.load_cert_chain(self.certificate, self.key)
+        try:
+            ctx.load_cert_chain(self.certificate, self.key)
+        except (OSError, ssl.SSLError) as exc:  # say which files (the errno text alone does not)
+            raise OSError(getattr(exc, "errno", None),
+                          f"certificate={self.certificate} key={self.key}: {exc.strerror or exc}") from None
         self.contexts.append(ctx)
         return ctx
 
