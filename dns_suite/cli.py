@@ -68,11 +68,11 @@ def _authoritative(args: argparse.Namespace) -> int:
         import tempfile
 
         listen = args.listen or ["127.0.0.1:5300"]
-        port = listen[0].rsplit(":", 1)[-1]
+        where = listen[0].replace("[", "").replace("]", "").replace(":", "-")  # address and port
         data = {"authoritative": {"listen": listen, "workers": 1 if args.workers is None else args.workers,
                                   "zones": [_zone_arg(z) for z in args.zone],
                                   "control_socket": os.path.join(tempfile.gettempdir(),
-                                                                 f"dns-suite-authoritative-{port}.sock")}}
+                                                                 f"dns-suite-authoritative-{where}.sock")}}
     else:
         print("dns-suite authoritative: give --config FILE or --zone ORIGIN=FILE", file=sys.stderr)
         return 2

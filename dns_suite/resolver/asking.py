@@ -31,7 +31,7 @@ class Asker:
         server = self.servers.get(address)
         tcp = False
         for _ in range(3):
-            edns = None if server.no_edns else Edns(payload=self.settings.edns_payload,
+            edns = None if server.no_edns > ctx.now else Edns(payload=self.settings.edns_payload,
                                                           do=ctx.do or self.settings.dnssec)
             ctx.queries += 1
             reply = yield self._make_ask(ctx, address, port, qname, qtype, rd=rd, tcp=tcp, edns=edns)
@@ -43,7 +43,7 @@ class Asker:
                 tcp = True
                 continue
             if reply.rcode == FORMERR and edns is not None:
-                server.no_edns = True
+                server.no_edns = ctx.now + self.servers.lame_ttl
                 continue
             return reply
         return None

@@ -123,6 +123,11 @@ def _with_ttl(rrs: tuple[RR, ...], ttl: int) -> tuple[RR, ...]:
     return tuple(RR(owner=r.owner, rrtype=r.rrtype, rrclass=r.rrclass, ttl=ttl, rdata=r.rdata) for r in rrs)
 
 
+def _ttl_of(rr: RR) -> int:
+    """RFC 2181 §8: a TTL with the most significant bit set counts as zero."""
+    return 0 if rr.ttl & 0x80000000 else rr.ttl
+
+
 def _size(rrs: tuple[RR, ...], sec: Security = NONE) -> int:
     size = _OVERHEAD + sum(len(r.owner.wire) + len(r.rdata) + _RR_OVERHEAD for r in rrs)
     if sec.sigs or sec.proof:
@@ -179,7 +184,7 @@ class Cache:
         old = self.entries.get(key)
         if isinstance(old, Entry) and old.expires >= now and not _better(sec, rank, old):
             return False
-        ttl = min(max(min(r.ttl for r in rrs), self.min_ttl), self.max_ttl)
+        ttl = min(max(min(_ttl_of(r) for r in rrs), self.min_ttl), self.max_ttl)
         if key[1] == 39 and old is None:
             self.dnames += 1
         self._set(key, Entry(rrs=rrs, ttl=ttl, expires=now + ttl, rank=rank, size=_size(rrs, sec), sec=sec))

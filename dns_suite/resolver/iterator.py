@@ -43,7 +43,7 @@ log = logging.getLogger("dns_suite.resolver")
 
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, BADVERS = 0, 1, 2, 3, 4, 5, 16
 _NO_ANSWER_QUESTION_OK = (FORMERR, SERVFAIL, NOTIMP, REFUSED)
-_META_TYPES = (251, 252, 250, 249)  # IXFR, AXFR, TSIG, TKEY: not for a resolver
+_META_TYPES = (41, 249, 250, 251, 252, 253, 254)  # OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA
 EDE_OTHER = 0
 _SWEEP_INTERVAL = 60.0  # seconds between sweeps of entries past their stale window
 
@@ -137,14 +137,17 @@ class Resolver:
         if task is not None:
             task.clients.append(entry)
             return []
-        if len(self.tasks) >= self.settings.max_inflight:
-            busy = Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "too many resolutions in flight"))
-            return [Answer(client=client, wire=_render(msg, busy, tcp))]
         ctx = Budget(now=now, do=do, cd=cd)
         task = _Task(key=key, gen=self.iteration.answer(ctx, q.qname, q.qtype), ctx=ctx,
                      question=q, clients=[entry])
         self.tasks[key] = task
-        return self._advance(task, None, now)
+        busy = len(self.tasks) > self.settings.max_inflight
+        actions = self._advance(task, None, now)
+        if busy and key in self.tasks:  # not answerable from the cache, and no room to resolve it
+            self._abandon(task)
+            refused = Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "too many resolutions in flight"))
+            return [Answer(client=client, wire=_render(msg, refused, tcp))]
+        return actions
 
     def cached_reply(self, query: bytes, now: float) -> bytes | None:
         """The hot path: a rendered reply to this exact UDP query, TTLs counted down, or None."""
@@ -188,6 +191,13 @@ class Resolver:
         self.servers.lame_ttl = settings.lame_ttl
         self.answers.clear()
 
+    def _abandon(self, task: _Task) -> None:
+        """Stop a task: its upstream query is forgotten (a late reply is ignored)."""
+        self.tasks.pop(task.key, None)
+        for token in [t for t, p in self.pending.items() if p.task is task]:
+            del self.pending[token]
+        task.gen.close()
+
     # --- upstream side ----------------------------------------------------------
     def on_response(self, token: int, reply: bytes, now: float, *, source: tuple[str, int] | None = None,
                     tcp: bool = False) -> list[Action]:
@@ -203,7 +213,9 @@ class Resolver:
         except WireError:
             return self._fail_pending(token, now, timed_out=False)
         if not _matches(msg, ask, self.settings.use_0x20):
-            return self._fail_pending(token, now, timed_out=False) if tcp else []
+            # the right server and port, but not our question: a broken server (or a spoofer that
+            # won a race): the query has failed (the I/O layer stopped listening for it)
+            return self._fail_pending(token, now, timed_out=False)
         del self.pending[token]
         self.servers.answered(ask.address, now - pending.sent)
         return self._advance(pending.task, msg, now)
@@ -286,7 +298,7 @@ def _render(query: Message, outcome: Outcome, tcp: bool) -> bytes:
     rcode = outcome.rcode
     if rcode > 15 and edns is None:
         edns = Edns(payload=1232)
-    msg = Message(id=query.id, flags=flags, rcode=rcode, question=query.question[:1],
+    msg = Message(id=query.id, flags=flags, opcode=query.opcode, rcode=rcode, question=query.question[:1],
                   answer=tuple(outcome.answer), authority=tuple(outcome.authority), edns=edns)
     if tcp:
         size = 65535

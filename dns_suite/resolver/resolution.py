@@ -38,7 +38,8 @@ from dns_suite.wire.message import RR, Message
 from dns_suite.wire.name import ROOT, Name
 
 A, NS, CNAME, AAAA, DS = 1, 2, 5, 28, 43
-NOERROR, SERVFAIL, NXDOMAIN_RCODE, YXDOMAIN_RCODE = 0, 2, 3, 6
+NOERROR, SERVFAIL, NXDOMAIN_RCODE, REFUSED, YXDOMAIN_RCODE, NOTAUTH = 0, 2, 3, 5, 6, 9
+MAX_RESOLUTION_TIME = 10.0  # seconds a client query may take before SERVFAIL
 EDE_OTHER, EDE_STALE, EDE_STALE_NXDOMAIN, EDE_NO_REACHABLE = 0, 3, 19, 22
 
 
@@ -137,12 +138,18 @@ class Iteration(Asker):
                 return fail(ctx, EDE_NO_REACHABLE, f"no server of {cut.zone} answered")
             if ctx.queries >= self.settings.max_queries:
                 return fail(ctx, EDE_OTHER, "upstream query limit reached")
+            if ctx.now - ctx.started > MAX_RESOLUTION_TIME:
+                return fail(ctx, EDE_OTHER, f"no answer within {MAX_RESOLUTION_TIME:.0f} s")
             reply = yield from self.ask(ctx, address, self.hints.port, qn, qt)
             found = self._classify(reply, cut.zone, qn, qt)
-            if found.kind in (LAME, THROWAWAY) and reply is not None and (qn.key != name.key or qt != qtype):
+            if reply is None:  # silent, unreachable, malformed or mismatched: a second chance, later
+                (cut.tried if address in cut.timed_out else cut.timed_out).add(address)
+            elif found.kind in (LAME, THROWAWAY) and (qn.key != name.key or qt != qtype):
                 minimise = False  # a server confused by the shortened name: ask it the full one (as Unbound)
-            elif found.kind in (LAME, THROWAWAY):
-                self.servers.mark_lame(cut.zone.key, address, ctx.now)
+            elif found.kind == LAME or reply.rcode in (REFUSED, NOTAUTH):
+                self.servers.mark_lame(cut.zone.key, address, ctx.now)  # lame: avoided for lame_ttl
+                cut.tried.add(address)
+            elif found.kind == THROWAWAY:  # SERVFAIL and the like: not for this resolution
                 cut.tried.add(address)
             elif found.kind == REFERRAL:
                 referrals += 1

@@ -36,12 +36,13 @@ class Server:
     Attributes:
         srtt: smoothed round-trip time, seconds.
         timeouts: timeouts in a row (the backoff exponent).
-        no_edns: the server failed with EDNS (FORMERR) and answered without it.
+        no_edns: until when (monotonic seconds) EDNS is left out for it: it answered FORMERR
+            to EDNS (RFC 6891 §7); tried again after ``lame_ttl``.
     """
 
     srtt: float
     timeouts: int = 0
-    no_edns: bool = False
+    no_edns: float = 0.0
 
 
 class ServerTable:

@@ -65,6 +65,7 @@ class Cut:
         hosts: NS names whose addresses are not known yet, in the order to resolve them.
         servers: addresses known so far.
         tried: addresses that failed during this iteration.
+        timed_out: addresses that gave no usable reply once (a second time puts them in tried).
         fallback: glue addresses the parent gave that differ from the child's, tried
             when ``servers`` are exhausted.
     """
@@ -73,6 +74,7 @@ class Cut:
     hosts: list[Name]
     servers: list[str]
     tried: set[str] = field(default_factory=set)
+    timed_out: set[str] = field(default_factory=set)
     fallback: list[str] = field(default_factory=list)
 
 
@@ -89,6 +91,7 @@ class Budget:
         raw: > 0 while fetching DS/DNSKEY for the chain of trust: replies are stored
             unvalidated (the chain code checks them itself).
         keying: zones (keys) whose chain of trust is being built: asking again is a loop.
+        started: when the client query arrived, monotonic seconds (default: ``now``).
     """
 
     now: float
@@ -100,6 +103,11 @@ class Budget:
     error: tuple[int, str] | None = None
     raw: int = 0
     keying: set[bytes] = field(default_factory=set)
+    started: float = -1.0
+
+    def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.now
 
 
 def fail(ctx: Budget, code: int, text: str) -> Hit:

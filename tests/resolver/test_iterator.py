@@ -243,7 +243,7 @@ def test_0x20_randomises_case_and_requires_it_back():
     assert run_query(r, net, "www.example.", A).rcode == NOERROR
     sent = [text for _, _, text in net.log]
     assert any(t != t.lower() for t in sent)
-    # a reply whose question lost the case is ignored (treated as not for us)
+    # a reply whose question lost the case is not taken (the query counts as failed)
     q = encode(make_query(Name.from_text("other.example."), A, ident=9, rd=True))
     actions = r.submit(q, "c", 1000.0)
     send = next(a for a in actions if isinstance(a, SendQuery))
@@ -251,7 +251,9 @@ def test_0x20_randomises_case_and_requires_it_back():
     lowered = Message(id=query.id, flags=Flag.QR | Flag.AA, question=make_query(
         Name.from_text(query.question[0].qname.to_text().lower()), A).question)
     if query.question[0].qname.wire != query.question[0].qname.key:
-        assert r.on_response(send.token, encode(lowered), 1000.0, source=(send.address, 53)) == []
+        after = r.on_response(send.token, encode(lowered), 1000.0, source=(send.address, 53))
+        assert send.token not in r.pending, "the mismatched reply ends that query as failed"
+        assert all(isinstance(a, SendQuery) for a in after), "the resolution goes on (asks again)"
 
 
 def test_query_budget_bounds_a_referral_chain():
@@ -390,3 +392,80 @@ def test_forward_zone_asks_the_forwarder_with_rd_and_stub_zone_without():
     before = len(net.log)
     assert run_query(r, net, "www.example.", A).rcode == NOERROR
     assert [addr for addr, _, _ in net.log[before:]] == [TLD_ADDR], "the stub's server directly, not the root"
+
+
+def test_one_silent_moment_does_not_make_a_server_lame():
+    net = internet("flaky NS ns.flaky\nns.flaky A 10.0.0.44\n")
+    net.serve("10.0.0.44", zone("flaky.example.", "@ NS ns\nns A 10.0.0.44\nwww A 192.0.2.44\nwww2 A 192.0.2.45\n"))
+    answer = net.servers["10.0.0.44"]
+    dropped = []
+
+    def drop_first(data: bytes, tcp: bool):
+        if not dropped:
+            dropped.append(data)
+            return None
+        return answer(data, tcp)
+
+    net.behave("10.0.0.44", drop_first)
+    r = make_resolver(qname_minimisation=False)
+    assert run_query(r, net, "www.flaky.example.", A).rcode == NOERROR, "asked again after one timeout"
+    assert run_query(r, net, "www2.flaky.example.", A, now=1001.0).rcode == NOERROR
+
+
+def test_refused_marks_lame_but_servfail_does_not():
+    net = internet("two NS ns1.two\ntwo NS ns2.two\nns1.two A 10.0.0.51\nns2.two A 10.0.0.52\n")
+    net.serve("10.0.0.52", zone("two.example.", "@ NS ns1\n@ NS ns2\nns1 A 10.0.0.51\nns2 A 10.0.0.52\nwww 60 A 192.0.2.52\n"))
+    calls = []
+
+    def refuse(data: bytes, tcp: bool):
+        q = decode(data)
+        calls.append(q.question[0].qname.to_text())
+        return encode(Message(id=q.id, flags=Flag.QR, rcode=5, question=q.question))
+
+    net.behave("10.0.0.51", refuse)
+    r = make_resolver(qname_minimisation=False)
+    for i in range(6):
+        assert run_query(r, net, "www.two.example.", A, now=1000.0 + i * 100).rcode == NOERROR
+    assert len(calls) <= 1, "REFUSED: avoided for lame_ttl"
+
+
+def test_no_edns_after_formerr_is_not_forever():
+    net = internet("old NS ns.old\nns.old A 10.0.0.61\n")
+    net.serve("10.0.0.61", zone("old.example.", "@ NS ns\nns A 10.0.0.61\nwww A 192.0.2.61\n"))
+    inner = net.servers["10.0.0.61"]
+    edns_seen = []
+
+    def no_edns_once(data: bytes, tcp: bool):
+        q = decode(data)
+        edns_seen.append(q.edns is not None)
+        if q.edns is not None and len(edns_seen) == 1:
+            return encode(Message(id=q.id, flags=Flag.QR, rcode=1, question=q.question))
+        return inner(data, tcp)
+
+    net.behave("10.0.0.61", no_edns_once)
+    r = make_resolver(qname_minimisation=False, lame_ttl=900, dnssec=False)
+    run_query(r, net, "www.old.example.", A)
+    assert edns_seen[:2] == [True, False]
+    run_query(r, net, "x.old.example.", A, now=2000.0)
+    assert edns_seen[-1] is True, "EDNS tried again after lame_ttl"
+
+
+def test_full_in_flight_table_still_answers_from_the_cache():
+    net = internet("www A 192.0.2.1\n")
+    r = make_resolver(max_inflight=1)
+    run_query(r, net, "www.example.", A)
+    r.submit(encode(make_query(Name.from_text("slow.example."), A, ident=1, rd=True)), "a", 1000.0)
+    assert run_query(r, net, "www.example.", A, edns=False).rcode == NOERROR, "a cache hit needs no room"
+
+
+def test_ttl_with_the_high_bit_counts_as_zero():
+    net = internet("big NS ns.big\nns.big A 10.0.0.71\n")
+
+    def huge_ttl(data: bytes, tcp: bool):
+        q = decode(data)
+        rr = RR(owner=q.question[0].qname, rrtype=A, rrclass=1, ttl=0xFFFFFFFF, rdata=bytes([192, 0, 2, 1]))
+        return encode(Message(id=q.id, flags=Flag.QR | Flag.AA, question=q.question, answer=(rr,)))
+
+    net.behave("10.0.0.71", huge_ttl)
+    r = make_resolver(qname_minimisation=False)
+    assert run_query(r, net, "big.example.", A).answer[0].ttl == 0
