@@ -39,6 +39,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+import signal
 import time
 from importlib import resources
 from time import perf_counter
@@ -398,6 +399,7 @@ def run(cfg: ResolverConfig, config_path: str | None = None, overrides: dict | N
     """
     from dns_suite.runtime import prefork
 
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a SIGHUP while starting must not kill us
     if cfg.cookie_secret is None:  # one cookie secret for every worker (RFC 9018 §5)
         cfg = dataclasses.replace(cfg, cookie_secret=secrets.token_hex(16))
     if cfg.workers > 1:  # the parent serves http_listen with the workers' reports (resolver/observe.py)
