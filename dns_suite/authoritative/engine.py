@@ -15,20 +15,31 @@ The rcode is the one at the end of the chain (RFC 6604). Responses are
 minimal: no NS in authority on positive answers.
 
 ANY (RFC 8482 §4.1): one RRset of the node is answered, the one with the
-lowest type code (a CNAME if there is one).
+lowest type code (a CNAME if there is one; RRSIG, NSEC and NSEC3 only when
+the node has nothing else).
+
+DNSSEC (RFC 4035 §3.1): with DO, each step also asks ``dnssec.py`` for the
+RRSIGs of what it adds and for the denial proofs (NSEC/NSEC3, DS at
+referrals). With or without DO, RRSIG, NSEC, DS and DNSKEY are answered like
+any other type; a name owning only NSEC3 records does not exist, and qtype
+NSEC3 gets NODATA, as NSD answers (NSEC3 RRs are reached only as proofs).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
+from dns_suite.authoritative import dnssec
 from dns_suite.authoritative.zoneset import ZoneSet
 from dns_suite.wire.message import RR
 from dns_suite.wire.name import Name
 from dns_suite.wire.rdata import rdata_names
 from dns_suite.zone.model import RRset, Zone
+from dns_suite.zone.nsec import hashed_node
 
 A, NS, CNAME, SOA, MX, AAAA, SRV, DNAME, DS, ANY = 1, 2, 5, 6, 15, 28, 33, 39, 43, 255
+RRSIG, DNSKEY, NSEC3 = 46, 48, 50
 NOERROR, SERVFAIL, NXDOMAIN, YXDOMAIN, REFUSED = 0, 2, 3, 6, 5
 MAX_CHAIN = 16
 _ADDITIONAL_TYPES = {MX: True, SRV: True, NS: True}  # types whose targets get addresses
@@ -44,6 +55,11 @@ class Result:
         answer, authority: RRs in order.
         glue: required additional RRs (in-domain glue of a referral).
         extra: optional additional RRs (target addresses, sibling glue).
+        do: DNSSEC OK: add RRSIGs and denial proofs (RFC 4035 §3.1).
+        sec: DO, or a qtype (RRSIG, NSEC3) that DNSSEC rules answer.
+
+    ``do`` and ``sec`` are class attributes (true in the subclasses :func:`resolve` picks), so
+    the plain path pays nothing for them.
     """
 
     rcode: int = NOERROR
@@ -52,6 +68,19 @@ class Result:
     authority: list[RR] = field(default_factory=list)
     glue: list[RR] = field(default_factory=list)
     extra: list[RR] = field(default_factory=list)
+    do: ClassVar[bool] = False
+    sec: ClassVar[bool] = False
+
+
+class _QtypeResult(Result):
+    __slots__ = ()
+    sec = True
+
+
+class _DoResult(Result):
+    __slots__ = ()
+    sec = True
+    do = True
 
 
 def _rrs(rrset: RRset, owner: Name | None = None, rrclass: int = 1) -> list[RR]:
@@ -60,13 +89,19 @@ def _rrs(rrset: RRset, owner: Name | None = None, rrclass: int = 1) -> list[RR]:
             for rd in rrset.rdatas]
 
 
-def resolve(zones: ZoneSet, qname: Name, qtype: int) -> Result:
+def resolve(zones: ZoneSet, qname: Name, qtype: int, dnssec: bool = False) -> Result:
     """Answer ``qname``/``qtype`` (class IN) from ``zones``.
+
+    Args:
+        dnssec: the query's DO bit: add signatures and proofs from signed zones.
 
     Returns:
         a :class:`Result`; REFUSED when no served zone encloses ``qname``.
     """
-    res = Result()
+    if dnssec:
+        res: Result = _DoResult()
+    else:
+        res = _QtypeResult() if qtype == RRSIG or qtype == NSEC3 else Result()
     zone = zones.find(qname.key)
     if zone is None:
         res.rcode = REFUSED
@@ -117,21 +152,66 @@ def _at_node(zone: Zone, name: Name, key: bytes, qtype: int, res: Result, owner:
     """Answer at an existing node (``owner`` set when synthesizing from a wildcard)."""
     first = zone.nodes.get(key)
     if first is None:  # an empty non-terminal: NODATA
+        if res.do:
+            return _nodata(zone, key, qtype, res)
         _negative(zone, res, NOERROR)
         return None
     cname = zone.get(key, CNAME)
     if qtype == ANY:
-        rrset = cname or min(first.chain(), key=lambda r: r.rrtype)
-        res.answer += _rrs(rrset, owner, zone.rrclass)
-        return None
+        if cname is None and hashed_node(first):
+            return _missing(zone, name, key[key[0] + 1:], qtype, res)
+        rrset = cname or min(first.chain(), key=_any_order)
+        return _data(zone, name, key, qtype, rrset, owner, res)
     rrset = zone.get(key, qtype)
     if rrset is not None:
+        if res.sec:
+            return _data(zone, name, key, qtype, rrset, owner, res)
         res.answer += _rrs(rrset, owner, zone.rrclass)
         return None
-    if cname is not None:
+    if cname is not None and qtype != NSEC3:  # NSD: qtype NSEC3 gets NODATA, never a CNAME
         res.answer += _rrs(cname, owner, zone.rrclass)
+        if res.do:
+            dnssec.sign(zone, key, CNAME, owner, res.answer)
         return Name(cname.rdatas[0])
+    t = first.rrtype
+    if (t == RRSIG or t == NSEC3) and hashed_node(first):  # an NSEC3 owner: no name (NSD)
+        return _missing(zone, name, key[key[0] + 1:], qtype, res)
+    if res.do:
+        return _nodata(zone, key, qtype, res)
     _negative(zone, res, NOERROR)
+    return None
+
+
+def _any_order(rrset: RRset) -> int:
+    """ANY picks the lowest type code, RRSIG, NSEC and NSEC3 last."""
+    t = rrset.rrtype
+    return t + 65536 if RRSIG <= t <= NSEC3 and t != DNSKEY else t
+
+
+def _data(zone: Zone, name: Name, key: bytes, qtype: int, rrset: RRset, owner: Name | None,
+          res: Result) -> None:
+    """An RRset answered at a node where DNSSEC matters: with DO its RRSIGs follow; an RRSIG
+    RRset keeps each RR's TTL; NSEC3 owners do not exist and NSEC3 is never answered."""
+    t = rrset.rrtype
+    if (t == NSEC3 or t == RRSIG) and hashed_node(zone.nodes[key]):
+        return _missing(zone, name, key[key[0] + 1:], qtype, res)
+    if t == NSEC3:
+        return _nodata(zone, key, qtype, res)
+    if t == RRSIG:
+        res.answer += dnssec.rrsig_rrs(rrset, owner, zone.rrclass)
+        return None
+    res.answer += _rrs(rrset, owner, zone.rrclass)
+    if res.do:
+        dnssec.sign(zone, key, t, owner, res.answer)
+    return None
+
+
+def _nodata(zone: Zone, key: bytes, qtype: int, res: Result) -> None:
+    """NODATA at ``key`` (a wildcard's node when synthesized): the SOA and, with DO, the proof."""
+    at = len(res.authority)
+    _negative(zone, res, NOERROR)
+    if res.do:
+        dnssec.nodata(zone, res, key, qtype, at)
     return None
 
 
@@ -139,7 +219,11 @@ def _missing(zone: Zone, name: Name, encloser: bytes, qtype: int, res: Result) -
     """The name does not exist: a wildcard below the closest encloser, or NXDOMAIN."""
     source = b"\x01*" + encloser
     if source in zone.nodes or source in zone.ents:
+        if res.do:
+            dnssec.wildcard(zone, res, name, encloser)
         return _at_node(zone, name, source, qtype, res, owner=name)
+    if res.do:
+        dnssec.nxdomain(zone, res, name, encloser)
     _negative(zone, res, NXDOMAIN)
     return None
 
@@ -151,12 +235,16 @@ def _negative(zone: Zone, res: Result, rcode: int) -> None:
     ttl = min(soa.ttl, int.from_bytes(rdata[-4:], "big"))
     res.rcode = rcode
     res.authority.append(RR(owner=zone.origin, rrtype=SOA, rrclass=zone.rrclass, ttl=ttl, rdata=rdata))
+    if res.do:
+        dnssec.sign(zone, zone.origin.key, SOA, None, res.authority, ttl)
 
 
 def _dname(zone: Zone, name: Name, p: int, k: bytes, qtype: int, res: Result) -> Name | None:
     """DNAME substitution (RFC 6672 §2.2-2.3); returns the new name unless qtype is CNAME."""
     dname = zone.get(k, DNAME)
     res.answer += _rrs(dname, None, zone.rrclass)
+    if res.do:
+        dnssec.sign(zone, k, DNAME, None, res.answer)  # the synthesized CNAME is not signed
     # the copied labels lowercased, as NSD and Knot do: the reply then depends only on
     # what the pre-rendered table's key holds (the lowercased qname)
     target_wire = name.key[:p] + dname.rdatas[0]
@@ -181,6 +269,10 @@ def _referral(zone: Zone, cut: bytes, res: Result, first: bool) -> None:
         addresses = [r for t in (A, AAAA) if (r := zone.get(tkey, t)) is not None]
         for rrset in addresses:
             (res.glue if in_domain else res.extra).extend(_rrs(rrset, None, zone.rrclass))
+            if res.do and not in_domain:
+                dnssec.sign(zone, tkey, rrset.rrtype, None, res.extra)
+    if res.do:
+        dnssec.referral(zone, res, cut)
 
 
 def _add_target_addresses(zones: ZoneSet, res: Result) -> None:
@@ -198,6 +290,8 @@ def _add_target_addresses(zones: ZoneSet, res: Result) -> None:
                 if rrset is not None and (target.key, t) not in have:
                     have.add((target.key, t))
                     res.extra += _rrs(rrset, None, zone.rrclass)
+                    if res.do:
+                        dnssec.sign(zone, target.key, t, None, res.extra)
 
 
 def _occluded(zone: Zone, key: bytes) -> bool:

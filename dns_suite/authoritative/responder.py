@@ -142,7 +142,7 @@ def _answer(zones: ZoneSet, query: Message, opts: Options, client: str) -> tuple
         return _chaos(query, opts, options), 0
     if q.qclass != IN or q.qtype in (AXFR, IXFR):
         return _base(query, REFUSED, opts, extra_options=options), 0
-    res = resolve(zones, q.qname, q.qtype)
+    res = resolve(zones, q.qname, q.qtype, query.edns is not None and query.edns.do)
     base = _base(query, res.rcode, opts, aa=res.aa, extra_options=options)
     msg = Message(id=base.id, flags=base.flags, opcode=0, rcode=res.rcode, question=base.question,
                   answer=tuple(res.answer), authority=tuple(res.authority),

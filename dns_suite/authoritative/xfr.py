@@ -23,7 +23,7 @@ from dns_suite.wire.name import Compressor, Name
 from dns_suite.wire.rdata import write_rdata
 from dns_suite.wire.types import Flag
 from dns_suite.zone.diff import Diff, serial_gt
-from dns_suite.zone.model import Zone
+from dns_suite.zone.model import SigRRset, Zone
 
 SOA = 6
 #: an RR as it is streamed: (owner wire, type, ttl, rdata)
@@ -37,6 +37,10 @@ def axfr_items(zone: Zone) -> Iterator[Item]:
     for first in zone.nodes.values():
         for rrset in first.chain():
             if rrset is soa:
+                continue
+            if type(rrset) is SigRRset:  # each RRSIG keeps its own TTL (RFC 4034 §3)
+                for ttl, rd in zip(rrset.ttls, rrset.rdatas):
+                    yield rrset.wire, rrset.rrtype, ttl, rd
                 continue
             for rd in rrset.rdatas:
                 yield rrset.wire, rrset.rrtype, rrset.ttl, rd

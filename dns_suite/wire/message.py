@@ -19,6 +19,7 @@ from dns_suite.wire.rdata import decode_rdata, write_rdata
 from dns_suite.wire.types import FLAG_MASK, Flag
 
 OPT = 41
+RRSIG = 46
 TSIG = 250
 UPDATE = 5
 ANY = 255
@@ -207,7 +208,8 @@ def encode(msg: Message, max_size: int = 65535, *, required_additional: int = 0,
            reserve: int = 0) -> bytes:
     """Encode ``msg`` in at most ``max_size`` octets.
 
-    Sections are filled in order by whole RRsets. Answer and authority are
+    Sections are filled in order by whole RRsets; the RRSIGs that follow an RRset and
+    cover it go with it (RFC 4035 §3.1.1: both fit, or neither). Answer and authority are
     required data, and so are the first ``required_additional`` RRs of
     additional (in-domain glue); when required data does not fit, TC is set
     and nothing after it is written. Other additional RRsets that do not fit
@@ -262,7 +264,7 @@ def _encode(msg: Message, max_size: int, required_additional: int, reserve: int)
     for idx, section in ((1, msg.answer), (2, msg.authority), (3, msg.additional)):
         required = len(section) if idx < 3 else required_additional
         written = 0
-        for group in rrsets(section):
+        for group in _units(section):
             mark = len(buf)
             for rr in group:
                 _write_rr(buf, comp, rr)
@@ -281,6 +283,24 @@ def _encode(msg: Message, max_size: int, required_additional: int, reserve: int)
     counts[3] += (msg.edns is not None) + (msg.tsig is not None)
     _write_header(buf, msg, counts, truncated)
     return bytes(buf)
+
+
+def _units(section: tuple[RR, ...]) -> list[list[RR]]:
+    """The RRsets of a section, each joined by the RRSIGs right after it that cover it."""
+    units = rrsets(section)
+    if len(units) < 2 or all(u[0].rrtype != RRSIG for u in units):
+        return units
+    out: list[list[RR]] = []
+    for group in units:
+        if out and group[0].rrtype == RRSIG:
+            head = out[-1][-1]
+            covered = head.rrtype.to_bytes(2, "big")
+            if (head.rrtype != RRSIG and head.owner.key == group[0].owner.key
+                    and all(rr.rdata[:2] == covered for rr in group)):
+                out[-1] = out[-1] + group
+                continue
+        out.append(group)
+    return out
 
 
 def _encode_tail(msg: Message) -> bytes:

@@ -11,6 +11,10 @@ cut, missing glue), returning the :class:`Zone` or the problems that refuse it.
 
 Names are keyed by their lowercased wire form (``Name.key``); a node is a
 chain of RRsets linked by ``RRset.next`` (a 1-type node costs no container). The snapshot is not changed after :meth:`build`.
+
+RRSIG RRs at one owner form one :class:`SigRRset` whose RRs keep their own
+TTLs: each signature has the TTL of the RRset it covers (RFC 4034 §3), and
+the RRsets of a node differ (an NSEC's is the SOA minimum, RFC 4035 §2.3).
 """
 
 from __future__ import annotations
@@ -77,6 +81,24 @@ class RRset:
         return f"RRset({self.owner}, {self.rrtype}, {self.ttl}, {len(self.rdatas)} rdata)"
 
 
+class SigRRset(RRset):
+    """The RRSIG RRs of a node, each with its own TTL (``ttls``, parallel to ``rdatas``);
+    ``ttl`` is the lowest of them."""
+
+    __slots__ = ("ttls",)
+
+    def __init__(self, wire: bytes, rrtype: int, ttl: int, rdatas: tuple[bytes, ...],
+                 next: RRset | None = None, ttls: tuple[int, ...] | None = None) -> None:
+        super().__init__(wire, rrtype, ttl if ttls is None else min(ttls), rdatas, next)
+        self.ttls = (ttl,) * len(rdatas) if ttls is None else ttls
+
+    def add_signature(self, rdata: bytes, ttl: int) -> None:
+        """Append one RRSIG with its TTL (used while building only)."""
+        self.add_rdata(rdata)
+        self.ttls += (ttl,)
+        self.ttl = min(self.ttl, ttl)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
     """A verdict on zone data. ``severity`` is ``"error"`` or ``"warning"``."""
@@ -103,9 +125,11 @@ class Zone:
         ents: keys of empty non-terminals (RFC 8020 §2: they exist).
         soa: the apex SOA RRset.
         serial: the SOA serial.
+        dnssec: derived DNSSEC data (the NSEC/NSEC3 index of
+            ``dns_suite.zone.nsec``), built on first use, or None.
     """
 
-    __slots__ = ("origin", "rrclass", "nodes", "cuts", "dnames", "ents", "soa", "serial")
+    __slots__ = ("origin", "rrclass", "nodes", "cuts", "dnames", "ents", "soa", "serial", "dnssec")
 
     def __init__(self, *, origin: Name, rrclass: int, nodes: dict[bytes, RRset],
                  cuts: frozenset[bytes], dnames: frozenset[bytes], ents: frozenset[bytes],
@@ -118,6 +142,7 @@ class Zone:
         self.ents = ents
         self.soa = soa
         self.serial = int.from_bytes(soa.rdatas[0][-20:-16], "big")
+        self.dnssec = None
 
     def get(self, key: bytes, rrtype: int) -> RRset | None:
         """The RRset of ``rrtype`` at the owner with ``key``, or None."""
@@ -175,7 +200,8 @@ class ZoneBuilder:
                     self._problem("warning", file, line, f"out-of-zone data {owner} ignored", owner)
                     return
                 self._inside.add(key[key[0] + 1:])
-            self.nodes[key] = RRset(owner.wire, rrtype, ttl, (rdata,))
+            cls = SigRRset if rrtype == RRSIG else RRset
+            self.nodes[key] = cls(owner.wire, rrtype, ttl, (rdata,))
             return
         r = first
         while r is not None:
@@ -183,7 +209,8 @@ class ZoneBuilder:
                 self._merge(r, ttl, rdata, file, line)
                 return
             r = r.next
-        self.nodes[key] = RRset(owner.wire, rrtype, ttl, (rdata,), first)
+        cls = SigRRset if rrtype == RRSIG else RRset
+        self.nodes[key] = cls(owner.wire, rrtype, ttl, (rdata,), first)
         others = [r.rrtype for r in first.chain()]
         if (rrtype == CNAME and any(t not in _DNSSEC for t in others)) or (
                 rrtype not in _DNSSEC and CNAME in others):
@@ -198,6 +225,9 @@ class ZoneBuilder:
             kind = "CNAME" if rrset.rrtype == CNAME else "SOA"
             self._problem("error", file, line, f"more than one {kind} record at {rrset.owner}",
                           rrset.owner)
+        if type(rrset) is SigRRset:
+            rrset.add_signature(rdata, ttl)
+            return
         if ttl != rrset.ttl:
             self._problem("warning", file, line, f"TTL {ttl} differs from {rrset.ttl} in one RRset "
                           f"at {rrset.owner}; using the lowest", rrset.owner)
