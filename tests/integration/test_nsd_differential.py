@@ -29,12 +29,8 @@ test_udp_transfer_question_asked_twice.
 
 from __future__ import annotations
 
-import collections
 import time
-from dataclasses import dataclass, field
-from typing import Callable
 
-import dns.flags
 import dns.name
 import dns.rcode
 import dns.rdatatype
@@ -42,8 +38,9 @@ import pytest
 
 from diffcorpus import (AAAA, ANY, CNAME, MX, NS, A, T, Query, analyse, build_corpus,
                         transfer_queries)
-from diffreply import (Client, Exchange, Reply, exchange, knot_differs,
-                       question_end, show)
+from diffreply import Client, Exchange, knot_differs, question_end, show
+from diffrun import (Allowed, cd_copied, check_examples, describe, problems, report,
+                     required_glue, run_queries)
 from peers import (CASE_ZONES, Server, ZoneSpec, check_zone_nsd, kill_all, missing, start_knot,
                    start_nsd, start_ours)
 from zonegen import generate_zone
@@ -75,19 +72,6 @@ MINIMUMS = {
 MIN_TC_OBSERVED = 40
 
 
-@dataclass(frozen=True)
-class Allowed:
-    """One allowed difference: what it excuses, when, why, and a query that shows it."""
-
-    key: str
-    reason: str
-    fields: frozenset[str]
-    applies: Callable[[Exchange], bool]
-    example: Query
-    example_transport: str
-    confirm: Callable[[Exchange, dict], str | None] | None = None  # a further check, or None
-
-
 def _in_domain_glue_missing(x: Exchange) -> bool:
     """A UDP referral where NSD left out in-domain glue (its TCP reply has it) without TC."""
     ours, nsd, full = x.ours, x.nsd, x.nsd_tcp
@@ -112,20 +96,6 @@ def _any_one_rrset(x: Exchange) -> bool:
     return len(o) == 1 and len(n) == 1 and next(iter(o))[0] == next(iter(n))[0]
 
 
-def _required_glue(r: Reply) -> set:
-    """In-domain glue of a referral: A/AAAA of NS targets at or below the cut (RFC 9471)."""
-    if r.aa or r.answer:
-        return set()
-    cuts = {(rr[0], rr[4].lower()) for rr in r.authority if rr[1] == NS}
-    if not cuts:
-        return set()
-    out = set()
-    for cut, target in cuts:
-        if dns.name.from_text(target).is_subdomain(dns.name.from_text(cut)):
-            out |= {rr for rr in r.additional if rr[1] in (A, AAAA) and rr[0] == target}
-    return out
-
-
 def _knot_agrees_with_ours(x: Exchange, clients: dict) -> str | None:
     """Knot DNS answers as we do (names inside rdata compared without case)."""
     knot = clients["knot"].ask(x.query, x.transport)
@@ -146,11 +116,6 @@ def _any_rrset_is_the_nodes(x: Exchange, clients: dict) -> str | None:
     if not same:
         return f"{x.query}: our ANY answer is not NSD's answer to {q}"
     return None
-
-
-def _cd_copied(x: Exchange) -> bool:
-    """We copy CD from the query; NSD clears it."""
-    return x.query.cd and bool(x.ours.flags & dns.flags.CD) and not x.nsd.flags & dns.flags.CD
 
 
 def _class_any_refused(x: Exchange) -> bool:
@@ -228,7 +193,7 @@ ALLOWED: list[Allowed] = [
                "whether NSD's minimal-responses leaves them out is each server's choice. Glue that "
                "is required is checked through TC (entry 'nsd-no-tc-missing-glue').",
         fields=frozenset({"additional"}),
-        applies=lambda x: x.ours.tc or x.nsd.tc or _required_glue(x.ours) == _required_glue(x.nsd),
+        applies=lambda x: x.ours.tc or x.nsd.tc or required_glue(x.ours) == required_glue(x.nsd),
         example=Query("mx.trunc.test.", MX, None),
         example_transport="udp",
     ),
@@ -262,7 +227,7 @@ ALLOWED: list[Allowed] = [
                "composing an authoritative response'. We copy it (DESIGN.md, hot path); NSD and "
                "Knot clear it.",
         fields=frozenset({"flag:CD"}),
-        applies=_cd_copied,
+        applies=cd_copied,
         example=Query("www.example.test.", A, (1232, False), cd=True),
         example_transport="udp",
     ),
@@ -334,19 +299,6 @@ ALLOWED: list[Allowed] = [
 ]
 
 
-def explain(x: Exchange) -> tuple[list[str], dict[str, Allowed]]:
-    """(unexplained differences, {field: the allowed entry that excused it})."""
-    left, used = [], {}
-    for f in x.diffs:
-        for a in ALLOWED:
-            if f in a.fields and a.applies(x):
-                used[f] = a
-                break
-        else:
-            left.append(f)
-    return left, used
-
-
 # --- running ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -379,48 +331,6 @@ def test_zones_pass_nsd_checkzone_and_are_big_enough(served):
     assert len(infos["gen.test."].owners) >= 10_000
 
 
-@dataclass
-class Outcome:
-    """What sending a list of queries to both servers gave."""
-
-    unexplained: list[Exchange] = field(default_factory=list)
-    used: collections.Counter = field(default_factory=collections.Counter)
-    unconfirmed: list[str] = field(default_factory=list)
-    tc_observed: int = 0
-
-
-def run_queries(clients: dict[str, Client], queries: list[Query]) -> Outcome:
-    """Each query over TCP then UDP to ours and NSD; differences explained by ALLOWED."""
-    out = Outcome()
-    for query in queries:
-        tcp = exchange(clients, query, "tcp", None)
-        udp = exchange(clients, query, "udp", tcp.nsd)
-        out.tc_observed += bool(udp.ours and udp.ours.tc) or bool(udp.nsd and udp.nsd.tc)
-        for x in (udp, tcp):
-            if not x.diffs:
-                continue
-            left, excused = explain(x)
-            for a in excused.values():
-                out.used[a.key] += 1
-                problem = a.confirm(x, clients) if a.confirm else None
-                if problem:
-                    out.unconfirmed.append(f"[{a.key}] {problem}")
-            if left:
-                x.diffs = left
-                out.unexplained.append(x)
-    return out
-
-
-def describe(unexplained: list[Exchange]) -> str:
-    """The first 20 differing exchanges in full, then one line for each (up to 300)."""
-    by_field = collections.Counter(f for x in unexplained for f in x.diffs)
-    shown = "\n".join(show(x) for x in unexplained[:20])
-    shown += "\nall of them, in short:\n" + "\n".join(
-        f"{x.query} over {x.transport}: {', '.join(x.diffs)}" for x in unexplained[:300])
-    return (f"{len(unexplained)} exchanges differ from NSD beyond the allowed list "
-            f"({dict(by_field)}); the first 20:\n{shown}")
-
-
 def test_differential_against_nsd(servers, served, capsys):
     started = time.monotonic()
     infos = [analyse(z) for z in served]
@@ -428,49 +338,18 @@ def test_differential_against_nsd(servers, served, capsys):
     counts = corpus.counts()
     clients = {name: Client(s) for name, s in servers.items()}
     try:
-        result = run_queries(clients, corpus.queries)
+        result = run_queries(clients, corpus.queries, ALLOWED)
         elapsed = time.monotonic() - started
-        # The honesty check: each allowed difference is really shown by its example query.
-        dishonest = []
-        for a in ALLOWED:
-            q = a.example
-            full = clients["nsd"].ask(q, "tcp")
-            x = exchange(clients, q, a.example_transport, full)
-            if not (set(x.diffs) & a.fields) or not a.applies(x):
-                dishonest.append(f"{a.key}: example {q} over {a.example_transport} shows "
-                                 f"differences {x.diffs}")
-            elif a.confirm and (problem := a.confirm(x, clients)):
-                result.unconfirmed.append(f"[{a.key}] {problem}")
+        dishonest = check_examples(clients, ALLOWED, result)
     finally:
         for c in clients.values():
             c.close()
-    tc_observed, used = result.tc_observed, result.used
-    unconfirmed, unexplained = result.unconfirmed, result.unexplained
-
     with capsys.disabled():
-        print(f"\n{'category':<34}{'queries':>8}{'minimum':>9}")
-        for cat in sorted(set(counts) | set(MINIMUMS)):
-            print(f"{cat:<34}{counts[cat]:>8}{MINIMUMS.get(cat, ''):>9}")
-        print(f"{'UDP exchanges with TC observed':<34}{tc_observed:>8}{MIN_TC_OBSERVED:>9}")
-        print(f"{len(corpus.queries)} queries x 2 transports x 2 servers in {elapsed:.1f} s; "
-              f"allowed differences used: {dict(used)}")
-        for a in ALLOWED:
-            print(f"allowed [{a.key}] fields={sorted(a.fields)} example: {a.example} over "
-                  f"{a.example_transport}\n    {a.reason}")
-    problems = []
-    below = {c: counts[c] for c, m in MINIMUMS.items() if counts[c] < m}
-    if below:
-        problems.append(f"categories below their minimum: {below}")
-    if tc_observed < MIN_TC_OBSERVED:
-        problems.append(f"only {tc_observed} UDP exchanges had TC set")
-    if dishonest:
-        problems.append("allowed differences not shown by their example:\n" + "\n".join(dishonest))
-    if unconfirmed:
-        problems.append("allowed differences not confirmed:\n" + "\n".join(unconfirmed[:20]))
-    if unexplained:
-        problems.append(describe(unexplained))
-    if problems:
-        pytest.fail("\n\n".join(problems))
+        print(report(counts, MINIMUMS, result, MIN_TC_OBSERVED, ALLOWED,
+                     f"{len(corpus.queries)} queries x 2 transports x 2 servers in {elapsed:.1f} s"))
+    found = problems(counts, MINIMUMS, result, MIN_TC_OBSERVED, dishonest)
+    if found:
+        pytest.fail("\n\n".join(found))
 
 
 def test_dname_synthesis_does_not_depend_on_history(servers):
@@ -489,7 +368,7 @@ def test_transfer_queries_against_nsd(servers):
     """AXFR and IXFR questions (no transfer is allowed): compared like the main corpus."""
     clients = {name: Client(s) for name, s in servers.items()}
     try:
-        result = run_queries(clients, transfer_queries())
+        result = run_queries(clients, transfer_queries(), ALLOWED)
     finally:
         for c in clients.values():
             c.close()
