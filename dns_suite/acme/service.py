@@ -144,7 +144,7 @@ class Service:
             decision = plan.decide(cert.names, self._load(cert)[0], memory, now=int(self.clock()),
                                    rand=self.rand, ari=self.ari)
             self._save(cert, decision.memory, decision)
-            log.info("%s: next attempt in %.0f s", cert.name, max(decision.at - self.clock(), 0))
+            log.info("%s: next attempt in %.1f s", cert.name, max(decision.at - self.clock(), 0))
             return False
         issued = cert_facts(bundle.cert_pem)
         memory = plan.after_success(memory)
