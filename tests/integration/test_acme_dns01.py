@@ -30,11 +30,8 @@ BIND's ``named`` is the hidden primary of ``bind.test.`` (NS: ns2.example.test. 
 127.0.0.1 and a free port (named listens only on addresses configured on an interface, and the
 lab's are not), with ``update-policy`` granting ``acme-key.`` TXT changes; it NOTIFYs B.3.
 
-The secondary knows the dns-suite primary by a second listen address, 127.0.0.1 and a free
-port: the primary sends NOTIFY from a socket bound to the wildcard address, so it leaves from
-127.0.0.1, and a secondary accepts NOTIFY only from a primary's address (a finding, reported
-with the ACME work: with ``primaries = ["B.2:53 ..."]`` every NOTIFY is refused and the
-secondary waits for the SOA REFRESH).
+The secondary knows the dns-suite primary by B.2:53, its first listen address, which is where
+the primary's NOTIFYs leave from (a secondary accepts NOTIFY only from a primary's address).
 
 Also here: the stub client (dns_suite.net.client) against small in-process servers.
 """
@@ -252,7 +249,7 @@ def _primary_toml(lab: Lab, zdir: Path) -> str:
 
 def _secondary_toml(lab: Lab) -> str:
     text = f'[authoritative]\nlisten = ["{lab.addr(3)}:53"]\ncontrol_socket = "ctl.sock"\n' + _keys_toml()
-    primaries = {"example.test.": f"127.0.0.1:{lab.xfr_port}", "acme.example.net.": f"127.0.0.1:{lab.xfr_port}",
+    primaries = {"example.test.": f"{lab.addr(2)}:53", "acme.example.net.": f"{lab.addr(2)}:53",
                  "bind.test.": f"127.0.0.1:{lab.named_port}"}
     for origin, primary in primaries.items():
         text += (f'[[authoritative.zones]]\norigin = "{origin}"\nfile = "{origin}copy"\nnotify_ns = false\n'
