@@ -202,6 +202,8 @@ def _acme(args: argparse.Namespace) -> int:
         return 2
     setup_logging(args.log_level)
     cfg = cfgmod.load_acme_config(args.config)
+    if cfg.log_format != "text":
+        setup_logging(args.log_level, cfg.log_format)
     from dns_suite.acme import service
 
     return service.main(cfg, args.acme_command, name=getattr(args, "name", None),

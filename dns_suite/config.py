@@ -1014,6 +1014,9 @@ class AcmeConfig:
             seconds (a CA's Retry-After is honoured beyond it).
         keep_versions (int): Certificate versions kept per certificate (>= 1).
         certificate (tuple[AcmeCertificateConfig, ...]): ``[[acme.certificate]]``.
+        http_listen (str | None): ``ADDR:PORT`` of the daemon's HTTP listener for ``/health``,
+            ``/ready`` and ``/metrics`` (README "Observability"); None: no listener.
+        log_format (str): ``text`` (default) or ``json`` (one object per line).
     """
 
     directory: str = _field("letsencrypt", check=_directory_problem)
@@ -1030,6 +1033,8 @@ class AcmeConfig:
     retry_max: float = _field(86400.0, check=positive_seconds)
     keep_versions: int = _field(5, check=between(1, 1000))
     certificate: tuple[AcmeCertificateConfig, ...] = _field((), check=_unique_certificates)
+    http_listen: str | None = _field(None, check=http_address)
+    log_format: str = _field("text", check=one_of("text", "json"))
 
     @property
     def directory_url(self) -> str:

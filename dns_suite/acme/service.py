@@ -309,7 +309,10 @@ async def _run(service: Service) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await service.run_daemon(stop)
+    from .observe import observing
+
+    async with observing(service):  # /health, /ready, /metrics on http_listen (acme/observe.py)
+        await service.run_daemon(stop)
 
 
 def main(cfg: AcmeConfig, command: str, *, name: str | None = None, force: bool = False,
