@@ -128,10 +128,12 @@ class Agent:
     def __init__(self, cfg: AcmeConfig, store: Store, *,
                  publish: Callable[..., Awaitable[Any]] | None = None,
                  unpublish: Callable[[Any], Awaitable[None]] | None = None,
+                 withdraw: Callable[..., Awaitable[None]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.cfg, self.store, self.clock = cfg, store, clock
         self.publish = publish or _dns01().publish
         self.unpublish = unpublish or _dns01().unpublish
+        self.withdraw = withdraw or _dns01().withdraw
         self.url = cfg.directory_url
         self._net: _Network | None = None
         self._directory: messages.Directory | None = None
@@ -245,9 +247,11 @@ class Agent:
                       for authz, challb in pending]
         published = None
         cleanup: asyncio.Task | None = None
+        await self._withdraw_leftovers(cert.name, target)
         if pending:
             log.info("%s: publishing %d TXT value(s) for %s", cert.name, len(challenges),
                      ", ".join(sorted({name for name, _ in challenges})))
+            self.store.save_ledger(cert.name, challenges)  # before the UPDATE: a kill leaves a record
             published = await self.publish(challenges, target, deadline=self.cfg.propagation_timeout)
         try:
             for _, challb in pending:
@@ -261,7 +265,10 @@ class Agent:
         finally:
             if published is not None:
                 cleanup = cleanup or asyncio.create_task(self.unpublish(published))
-                await self._finish_cleanup(cleanup, cert.name)
+                if await self._finish_cleanup(cleanup, cert.name):
+                    self.store.clear_ledger(cert.name)
+            elif pending:
+                self.store.clear_ledger(cert.name)  # publish failed and removed what it added
         leaf, rest = split_chain(chain)
         if not key_matches(key_pem, leaf):
             raise AcmeError(f"{cert.name}: the CA's certificate does not carry our public key")
@@ -274,11 +281,27 @@ class Agent:
         return bundle
 
     @staticmethod
-    async def _finish_cleanup(task: asyncio.Task, name: str) -> None:
+    async def _finish_cleanup(task: asyncio.Task, name: str) -> bool:
+        """Wait for the removal of the TXT values; True when it worked."""
         try:
             await asyncio.shield(task)
         except DnsSuiteError as exc:
             log.warning("%s: removing the challenge TXT records failed: %s", name, exc)
+            return False
+        return True
+
+    async def _withdraw_leftovers(self, name: str, target: Any) -> None:
+        """Remove TXT values a killed earlier run left behind (its ledger), best effort."""
+        leftovers = self.store.load_ledger(name)
+        if not leftovers:
+            return
+        log.warning("%s: removing %d TXT value(s) left by an interrupted run", name, len(leftovers))
+        try:
+            await self.withdraw(leftovers, target)
+        except DnsSuiteError as exc:
+            log.warning("%s: could not remove the leftover TXT values: %s", name, exc)
+            return
+        self.store.clear_ledger(name)
 
     async def _new_order(self, cert: AcmeCertificateConfig, replaces: str | None) -> tuple[Any, list[Any]]:
         """Create the order (retrying without ``replaces`` if the CA refuses it, and with a new

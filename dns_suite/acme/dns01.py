@@ -202,6 +202,9 @@ async def _discover(challenges: list[tuple[str, str]], target: UpdateTarget,
     owners = dict(zip(idents, await asyncio.gather(*(_chain_end(i, res) for i in idents))))
     targets = list(dict.fromkeys(owners.values()))
     found = dict(zip(targets, await asyncio.gather(*(_zone_of(t, res) for t in targets))))
+    for owner, where in found.items():
+        if where.zone.label_count() == 0:  # a name in no zone we serve: never UPDATE the root
+            raise DiscoveryError(f"{owner} is in no zone below the root")
     zones: dict[Name, _Zone] = {}
     for ident, value in challenges:
         owner = owners[ident]
@@ -372,6 +375,24 @@ async def _remove(zones: list[_Zone], key: TsigKey | None, port: int) -> None:
             await _update(z, key, port, add=False)
         except PublishError as exc:
             log.error("dns01: could not remove %d value(s) from zone %s: %s", len(z.values), z.zone, exc)
+
+
+async def withdraw(challenges: list[tuple[str, str]], target: UpdateTarget, *, deadline: float = 30.0) -> None:
+    """Delete values an earlier run may have left (it was killed before its clean-up): the
+    zones are discovered again and each value deleted (class NONE; deleting a value that is
+    not there changes nothing, RFC 2136 §3.4.2.4).
+
+    Raises:
+        PublishError: discovery failed or a delete was not applied.
+    """
+    res = _Resolver(target.resolver or system_resolver(), time.monotonic() + deadline)
+    try:
+        zones = await _discover(list(challenges), target, res)
+    except DiscoveryError as exc:
+        raise PublishError(f"discovery through resolver {hostport(res.addr)}: {exc}") from None
+    for z in zones:
+        await _update(z, target.key, target.port, add=False)
+    log.info("dns01: withdrew %d value(s) left by an earlier run", len(challenges))
 
 
 async def unpublish(published: Published) -> None:

@@ -98,6 +98,8 @@ class Service:
         self.policy = plan.Policy(retry_min=cfg.retry_min, retry_max=cfg.retry_max)
         self.ari = False  # the CA offers renewalInfo (learnt from its directory)
         self.target = update_target  # (cfg, cert) -> where the TXT records go
+        self._unsaved: dict[str, plan.Memory] = {}  # failures the status file could not take
+        self._pass_failures = 0  # renewal passes in a row that raised
 
     def certificate(self, name: str) -> AcmeCertificateConfig:
         for cert in self.cfg.certificate:
@@ -115,6 +117,7 @@ class Service:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("%s: status file unreadable (%s); starting afresh", cert.name, exc)
             memory = plan.Memory()
+        memory = self._unsaved.get(cert.name, memory)  # a failure newer than the file (disk full)
         bundle = self.store.current(cert.name)
         return (cert_facts(bundle.cert_pem) if bundle else None), memory, status
 
@@ -126,7 +129,13 @@ class Service:
         if decision is not None:
             status.update(next_attempt=decision.at, next_reason=decision.reason)
         status["updated"] = int(self.clock())
-        self.store.save_status(cert.name, status)
+        try:
+            self.store.save_status(cert.name, status)
+        except OSError as exc:  # disk full, read-only: keep the schedule in memory, say so
+            log.error("%s: cannot write the status file: %s", cert.name, exc)
+            self._unsaved[cert.name] = memory
+            return
+        self._unsaved.pop(cert.name, None)
 
     # ------------------------------------------------------------------ one certificate
 
@@ -135,7 +144,7 @@ class Service:
         try:
             with self.store.lock(cert.name):
                 bundle = await self.agent.issue(cert, self.target(self.cfg, cert), replaces=replaces)
-        except DnsSuiteError as exc:
+        except (DnsSuiteError, OSError) as exc:  # OSError: the state folder (disk full, read-only)
             error = f"{type(exc).__name__}: {exc}"
             log.error("%s: issuance failed: %s", cert.name, error)
             memory = plan.after_failure(memory, now=int(self.clock()), error=error,
@@ -143,7 +152,7 @@ class Service:
                                         policy=self.policy)
             decision = plan.decide(cert.names, self._load(cert)[0], memory, now=int(self.clock()),
                                    rand=self.rand, ari=self.ari)
-            self._save(cert, decision.memory, decision)
+            self._save(cert, decision.memory, decision)  # in memory too if the disk refuses
             log.info("%s: next attempt in %.1f s", cert.name, max(decision.at - self.clock(), 0))
             return False
         issued = cert_facts(bundle.cert_pem)
@@ -250,9 +259,12 @@ class Service:
                 break
             try:
                 wake, _ = task.result()
-            except Exception:  # our bug: log it and keep the daemon up
+                self._pass_failures = 0
+            except Exception:  # our bug, or the state folder: log it, back off, keep the daemon up
                 log.exception("renewal pass failed")
-                wake = self.clock() + self.cfg.retry_min
+                self._pass_failures += 1
+                wake = self.clock() + min(self.cfg.retry_min * 2 ** min(self._pass_failures - 1, 16),
+                                          self.cfg.retry_max)
             delay = min(max(wake - self.clock(), MIN_SLEEP), MAX_SLEEP)
             log.debug("sleeping %.1f s", delay)
             with contextlib.suppress(asyncio.TimeoutError):
@@ -309,10 +321,26 @@ async def _run(service: Service) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: the acme agent reads its config "
+                                                            "at start; restart it to apply changes"))
     from .observe import observing
 
     async with observing(service):  # /health, /ready, /metrics on http_listen (acme/observe.py)
         await service.run_daemon(stop)
+
+
+async def _interruptible(coro: Any) -> Any:
+    """Run a one-shot command so SIGTERM/SIGINT cancel it: the agent's clean-up (removing the
+    TXT values it published) still runs. Returns None when interrupted."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        log.warning("interrupted: stopped after cleaning up")
+        return None
 
 
 def main(cfg: AcmeConfig, command: str, *, name: str | None = None, force: bool = False,
@@ -338,13 +366,14 @@ def main(cfg: AcmeConfig, command: str, *, name: str | None = None, force: bool 
         asyncio.run(_run(service))
         return 0
     if command == "issue":
-        return 0 if asyncio.run(service.issue(name or "")) else 1
+        done = asyncio.run(_interruptible(service.issue(name or "")))
+        return 0 if done else 1
     if command == "revoke":
         asyncio.run(service.revoke(name or "", reason))
         return 0
     if command == "renew":
         if name:
             service.certificate(name)
-        _, failed = asyncio.run(service.renew_due(force=force, only=(name,) if name else ()))
-        return 1 if failed else 0
+        result = asyncio.run(_interruptible(service.renew_due(force=force, only=(name,) if name else ())))
+        return 1 if result is None or result[1] else 0
     raise ValueError(f"unknown acme command {command!r}")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 import secrets
@@ -51,6 +52,8 @@ __all__ = ["FILES", "KEY_TYPES", "Bundle", "Store", "StoreBusy", "StoreError", "
 FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
 KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\n.+?-----END CERTIFICATE-----", re.DOTALL)
+
+log = logging.getLogger("dns_suite.acme.store")
 
 
 class StoreError(DnsSuiteError):
@@ -384,6 +387,29 @@ class Store:
         """Replace the certificate's status atomically."""
         text = json.dumps(data, indent=1, sort_keys=True).encode() + b"\n"
         _replace_file(self._status_path(name, ".json"), text, 0o644)
+
+    def save_ledger(self, name: str, challenges: list[tuple[str, str]]) -> None:
+        """Record the ``(identifier, TXT value)`` pairs about to be published (before the
+        UPDATE), so a run killed before its clean-up is cleaned up by the next one."""
+        text = json.dumps([list(c) for c in challenges]).encode() + b"\n"
+        _replace_file(self._status_path(name, ".published.json"), text, 0o600)
+
+    def load_ledger(self, name: str) -> list[tuple[str, str]]:
+        """The pairs a previous run published and did not remove (``[]`` when none)."""
+        path = self._status_path(name, ".published.json")
+        try:
+            data = json.loads(self._read(path))
+        except FileNotFoundError:
+            return []
+        except ValueError:
+            log.warning("%s: unreadable, ignored", path)
+            return []
+        return [(str(i), str(v)) for i, v in data if isinstance(i, str) and isinstance(v, str)]
+
+    def clear_ledger(self, name: str) -> None:
+        """The published values were removed."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._status_path(name, ".published.json"))
 
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:

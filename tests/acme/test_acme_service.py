@@ -116,3 +116,23 @@ def test_daemon_stops_mid_issuance(tmp_path) -> None:
         assert fake.cancelled
 
     asyncio.run(scenario())
+
+
+def test_disk_full_is_a_failure_with_backoff_not_a_loop(tmp_path, monkeypatch) -> None:
+    svc, fake = service(tmp_path, T0, fail=OSError(28, "No space left on device"))
+    wake, failed = asyncio.run(svc.renew_due())
+    assert failed == 1 and len(fake.issued) == 1
+    again, failed = asyncio.run(svc.renew_due())
+    assert fake.issued == [None], "backing off: no second order at once"
+    real_save = svc.store.save_status
+
+    def full(name, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(svc.store, "save_status", full)
+    svc2, fake2 = service(tmp_path / "other", T0, fail=OSError(28, "No space left on device"))
+    monkeypatch.setattr(svc2.store, "save_status", full)
+    asyncio.run(svc2.renew_due())
+    asyncio.run(svc2.renew_due())
+    assert len(fake2.issued) == 1, "the backoff holds even when the status file cannot be written"
+    assert real_save

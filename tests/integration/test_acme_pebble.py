@@ -70,6 +70,9 @@ class StandIn:
     async def unpublish(self, published) -> None:
         self.events.append(("unpublish", published))
 
+    async def withdraw(self, challenges, target) -> None:
+        self.events.append(("withdraw", tuple(challenges)))
+
     def kinds(self) -> list[str]:
         return [event[0] for event in self.events]
 
@@ -91,7 +94,7 @@ def config(pebble: Pebble, tmp_path: Path, **kw) -> AcmeConfig:
 
 def make_agent(cfg: AcmeConfig, standin: StandIn) -> Agent:
     return Agent(cfg, Store(cfg.state_dir, keep=cfg.keep_versions), publish=standin.publish,
-                 unpublish=standin.unpublish)
+                 unpublish=standin.unpublish, withdraw=standin.withdraw)
 
 
 def standin_service(cfg: AcmeConfig) -> Service:
@@ -132,6 +135,17 @@ def test_publish_all_values_first_then_answer_then_unpublish(always_valid, tmp_p
     folder = Path(cfg.state_dir) / "certs" / "example"
     assert (folder / "fullchain.pem").read_bytes() == bundle.fullchain_pem
     assert stat.S_IMODE(os.stat(folder / "privkey.pem").st_mode) == 0o600
+
+
+def test_values_left_by_a_killed_run_are_withdrawn_first(always_valid, tmp_path) -> None:
+    standin = StandIn()
+    cfg = config(always_valid, tmp_path)
+    store = Store(cfg.state_dir)
+    store.save_ledger("example", [("example.test", "left-by-a-kill")])  # as a killed run leaves it
+    asyncio.run(make_agent(cfg, standin).issue(cfg.certificate[0], TARGET))
+    assert standin.kinds()[:2] == ["withdraw", "publish"]
+    assert standin.events[0] == ("withdraw", (("example.test", "left-by-a-kill"),))
+    assert store.load_ledger("example") == [], "cleared after the clean-up worked"
 
 
 def test_failure_after_publish_still_unpublishes_and_writes_nothing(always_valid, tmp_path, monkeypatch) -> None:
