@@ -483,7 +483,7 @@ def test_lagging_servers_named_within_the_deadline(lab):
     lagging = {(lag.server.name, lag.server.address) for lag in info.value.lagging}
     assert lagging == {("ns3.lag.test.", lab.addr(5)), ("ns4.lag.test.", lab.addr(6))}, text
     assert f"ns3.lag.test. {lab.addr(5)}:53" in text and f"ns4.lag.test. {lab.addr(6)}:53" in text, text
-    assert "0 of 1 value(s)" in text and "port unreachable" in text, text
+    assert ("0 of 1 value(s)" in text or "no reply" in text) and "port unreachable" in text, text
     assert "ns1.example.test." not in text, text
     assert lab.txt(2, "_acme-challenge.lag.test.") == set()
 

@@ -22,7 +22,7 @@ from replay import (Replay, ReplayFailure, build_reply, client_query, mismatches
                     parse_text)
 from rpl import ScenarioError, parse_record
 
-SCENARIO_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "resolver-scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"  # a copy of ../shared/resolver-scenarios with its licences
 FILES = sorted(SCENARIO_DIR.glob("*.rpl"))
 
 

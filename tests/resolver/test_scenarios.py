@@ -17,7 +17,7 @@ import pytest
 
 from replay import parse_file, replay_file
 
-SCENARIO_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "resolver-scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"  # a copy of ../shared/resolver-scenarios with its licences
 
 CHECKED: dict[str, int] = {}
 """``"file [qmin on|off]"`` -> steps checked, for the summary."""
@@ -69,8 +69,8 @@ def _summary(request) -> None:
 def test_scenario(path: Path | None, qmin: bool) -> None:
     """Replay one file in one mode; a ReplayFailure names the step, expected vs got."""
     if path is None:
-        pytest.fail(f"resolver scenarios not found at {SCENARIO_DIR} (expected beside the repo, "
-                    "in ../shared/resolver-scenarios)")
+        pytest.fail(f"resolver scenarios not found at {SCENARIO_DIR} (a copy of "
+                    "../shared/resolver-scenarios)")
     result = replay_file(path, qname_minimisation=qmin)
     assert result.checked > 0, f"{path.name}: no step was checked"
     CHECKED[f"{path.name} [qmin {'on' if qmin else 'off'}]"] = result.checked
