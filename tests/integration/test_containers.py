@@ -49,10 +49,13 @@ DEFAULT_PORTS = {"primary": 5300, "secondary": 5301, "resolver": 5353, "primary_
 COMPOSE = (sys.executable, "-m", "podman_compose")  # pip's (>= 1.1): Debian's 1.0.3 fails on host networking
 BUILD_TIMEOUT = 900  # seconds for the base image, and for each service image
 
-needs_tools = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(t) for t in ("podman", "debootstrap", "dig"))
-    or importlib.util.find_spec("podman_compose") is None,
-    reason="needs root, podman, debootstrap, podman-compose and dig (scripts/test installs them)")
+def _need_tools() -> None:
+    """A missing tool fails the test (scripts/test installs them all; the test runs as root)."""
+    assert os.geteuid() == 0, "the container test needs root"
+    missing = [t for t in ("podman", "debootstrap", "dig") if not shutil.which(t)]
+    if importlib.util.find_spec("podman_compose") is None:
+        missing.append("podman-compose (pip, test extras)")
+    assert not missing, f"missing: {', '.join(missing)} (scripts/test installs them)"
 
 
 def free_port() -> int:
@@ -159,8 +162,8 @@ def write_configs(tmp: Path, ports: dict[str, int], pebble=None) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-@needs_tools
 def test_images_and_compose_setup(tmp_path_factory) -> None:
+    _need_tools()
     tmp = tmp_path_factory.mktemp("containers")
     engine = Engine(tmp)
     ports = {name: free_port() for name in DEFAULT_PORTS}
