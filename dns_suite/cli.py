@@ -15,21 +15,31 @@ from dns_suite.errors import DnsSuiteError
 
 
 def _check_zone(args: argparse.Namespace) -> int:
-    """Run ``check-zone``: load a zone file, report errors, optionally print the zone.
+    """Run ``check-zone``: load a zone file, report errors, verify its DNSSEC data when signed,
+    optionally print the zone.
 
     Args:
-        args (argparse.Namespace): ``origin``, ``file``, ``print_zone``, ``allow_generate``.
+        args (argparse.Namespace): ``origin``, ``file``, ``print_zone``, ``allow_generate``,
+            ``dnssec`` (None, True or False), ``time`` (text or None).
 
     Returns:
-        int: The exit code from the zone loader (0 when the zone is valid).
+        int: The exit code from the zone loader (0 when the zone is valid), 2 for a bad
+        ``--time``.
     """
-    from dns_suite.zone import loader
+    from dns_suite.zone import loader, verify
 
+    try:
+        now = None if args.time is None else verify.parse_time(args.time)
+    except verify.TimeError as exc:
+        print(f"dns-suite check-zone: {exc}", file=sys.stderr)
+        return 2
     return loader.check_zone_main(
         args.origin,
         args.file,
         print_zone=args.print_zone,
         allow_generate=args.allow_generate,
+        dnssec=args.dnssec,
+        now=now,
         out=sys.stdout,
         err=sys.stderr,
     )
@@ -269,6 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
         dest="allow_generate",
         action="store_false",
         help="reject $GENERATE directives",
+    )
+    check.add_argument(
+        "--dnssec",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="verify signatures, keys and the NSEC/NSEC3 chain (default: when the apex has a "
+        "DNSKEY; --dnssec makes an unsigned zone an error, --no-dnssec skips it)",
+    )
+    check.add_argument(
+        "--time",
+        metavar="TIME",
+        help="when signatures must be valid: YYYYMMDDHHMMSS (UTC) or seconds since the epoch "
+        "(default: now)",
     )
     check.set_defaults(handler=_check_zone)
 

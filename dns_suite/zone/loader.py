@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import time
 from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
@@ -210,17 +211,49 @@ def _canonical_key(key: bytes, origin: bytes = b"\0") -> bytes:
 
 
 def check_zone_main(origin: str, path: str, *, print_zone: bool = False, allow_generate: bool = True,
+                    dnssec: bool | None = None, now: int | None = None,
                     out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
-    """``dns-suite check-zone ORIGIN FILE``: print verdicts; 0 when loadable, 1 on errors."""
+    """``dns-suite check-zone ORIGIN FILE``: print verdicts; 0 when loadable (and, when signed,
+    verified), 1 on errors.
+
+    Args:
+        dnssec: verify the DNSSEC data (:mod:`~dns_suite.zone.verify`): None when the apex has
+            a DNSKEY RRset, True always (an unsigned zone is an error), False never.
+        now: the time signatures must be valid at, seconds since the epoch (default: now).
+    """
     result = load_zone(origin, path, allow_generate=allow_generate)
     for p in result.problems:
         print(p, file=err)
     if result.zone is None:
         print(f"zone {origin}: not loaded due to errors", file=err)
         return 1
+    zone = result.zone
+    code = 0
+    if dnssec is not False:
+        code = _verify(zone, path, allow_generate, dnssec is True,
+                       int(time.time()) if now is None else now, None if print_zone else out, err)
     if print_zone:
-        out.writelines(zone_to_text(result.zone))
+        out.writelines(zone_to_text(zone))
     else:
-        print(f"zone {result.zone.origin}: loaded serial {result.zone.serial}, "
-              f"{result.zone.record_count()} records", file=out)
-    return 0
+        print(f"zone {zone.origin}: loaded serial {zone.serial}, "
+              f"{zone.record_count()} records", file=out)
+    return code
+
+
+def _verify(zone: Zone, path: str, allow_generate: bool, require: bool, now: int,
+            out: IO[str] | None, err: IO[str]) -> int:
+    """Run :func:`~dns_suite.zone.verify.verify_zone`, print its problems at their lines and a
+    summary line; 1 when it found errors."""
+    from dns_suite.zone.verify import format_time, verify_zone
+
+    started = time.monotonic()
+    report = verify_zone(zone, now=now, require=require)
+    for p in _locate(report.problems, zone.origin, path, allow_generate, zone.rrclass):
+        print(p, file=err)
+    if report.signed and out is not None:
+        signers = ", ".join(report.dnskey_signers) or "no valid key"
+        verdict = f"{report.errors} errors" if report.errors else "verified"
+        print(f"zone {zone.origin}: DNSSEC {verdict} at {format_time(now)}: {report.rrsets} "
+              f"RRsets, {report.signatures} signatures, {report.denial or 'no'} chain, DNSKEY "
+              f"signed by key {signers} ({time.monotonic() - started:.1f} s)", file=out)
+    return 1 if report.errors else 0
