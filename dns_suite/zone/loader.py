@@ -252,7 +252,8 @@ def _verify(zone: Zone, path: str, allow_generate: bool, require: bool, now: int
         print(p, file=err)
     if report.signed and out is not None:
         signers = ", ".join(report.dnskey_signers) or "no valid key"
-        verdict = f"{report.errors} errors" if report.errors else "verified"
+        n = report.errors
+        verdict = f"{n} error{'s' if n != 1 else ''}" if n else "verified"
         print(f"zone {zone.origin}: DNSSEC {verdict} at {format_time(now)}: {report.rrsets} "
               f"RRsets, {report.signatures} signatures, {report.denial or 'no'} chain, DNSKEY "
               f"signed by key {signers} ({time.monotonic() - started:.1f} s)", file=out)
