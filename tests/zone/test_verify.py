@@ -18,7 +18,9 @@ from typing import Callable
 import pytest
 
 from dns_suite.wire.name import Name
+from dns_suite.zone.loader import load_zone
 from dns_suite.zone.nsec import b32hex, nsec3_hash
+from dns_suite.zone.verify import TimeError, format_time, parse_time, verify_zone
 
 REPO = Path(__file__).resolve().parents[2]
 SIGN_AT = ["-i", "20240101000000", "-e", "20350101000000"]  # inception, expiration (UTC)
@@ -296,3 +298,43 @@ def test_broken_zone_is_reported(signed, tmp_path, case):
             done = subprocess.run([peer, "-o", case.origin, str(path)], capture_output=True,
                                   text=True, timeout=300)
         assert done.returncode != 0, (peer, done.stdout + done.stderr)
+
+
+# --- in process: unsupported algorithms, times ------------------------------------------------
+
+UNSUPPORTED = """$ORIGIN u.test.
+@ 60 SOA ns.other.test. h 1 2 3 4 5
+@ 60 NS ns.other.test.
+@ 60 DNSKEY 257 3 200 AwEAAaz/tAm8yTn4Mfeh5eyI96WSVexTBAvkMgJzkKTOiW1vkIbzxeF3
+@ 60 NSEC u.test. SOA NS RRSIG NSEC DNSKEY
+""" + "".join(f"@ 60 RRSIG {t} 200 2 60 20350101000000 20240101000000 45918 u.test. AAAA\n"
+              for t in ("SOA", "NS", "DNSKEY", "NSEC"))
+
+
+def test_unsupported_algorithm_is_a_warning(tmp_path):
+    path = tmp_path / "u.zone"
+    path.write_text(UNSUPPORTED)
+    zone = load_zone("u.test.", str(path)).zone
+    report = verify_zone(zone, now=parse_time(NOW))
+    assert report.errors == 0 and report.denial == "NSEC"
+    reasons = sorted(p.reason for p in report.problems if p.severity == "warning")
+    assert [r.split(":")[0] for r in reasons] == ["u.test./DNSKEY", "u.test./DNSKEY", "u.test./NS",
+                                                  "u.test./NSEC", "u.test./SOA"], reasons
+    assert "key 45918 (algorithm 200): unsupported algorithm" in reasons[0]
+    assert all("unsupported algorithm (RRSIG by key 45918" in r for r in reasons[1:])
+
+
+@pytest.mark.parametrize("text,seconds", [
+    ("20300101000000", 1893456000), ("1893456000", 1893456000), ("0", 0),
+    ("20240229235959", 1709251199), ("19700101000000", 0),
+])
+def test_parse_time(text, seconds):
+    assert parse_time(text) == seconds
+    if len(text) == 14:
+        assert format_time(seconds) == text
+
+
+@pytest.mark.parametrize("text", ["2030-01-01", "20230229000000", "20301301000000", "", "-5"])
+def test_parse_time_rejects(text):
+    with pytest.raises(TimeError):
+        parse_time(text)
