@@ -23,9 +23,9 @@ passed in.
 
 from __future__ import annotations
 
-import calendar
 import struct
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import dns.dnssec
 import dns.dnssecalgs
@@ -73,30 +73,16 @@ def parse_time(text: str) -> int:
         raise TimeError(f"bad time {text!r}: want YYYYMMDDHHMMSS or seconds since the epoch")
     if len(text) != 14:
         return int(text)
-    y, mo, d, h, mi, s = (int(text[a:b]) for a, b in ((0, 4), (4, 6), (6, 8), (8, 10),
-                                                       (10, 12), (12, 14)))
-    if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24 and mi < 60
-            and s < 61):
-        raise TimeError(f"bad time {text!r}: not a date")
-    return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+    try:
+        when = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise TimeError(f"bad time {text!r}: not a date") from None
+    return int(when.timestamp())
 
 
 def format_time(seconds: int) -> str:
     """Seconds since the epoch as YYYYMMDDHHMMSS (UTC, RFC 4034 §3.2)."""
-    days, rest = divmod(seconds, 86400)
-    y, mo, d = _civil(days)
-    return f"{y:04d}{mo:02d}{d:02d}{rest // 3600:02d}{rest // 60 % 60:02d}{rest % 60:02d}"
-
-
-def _civil(days: int) -> tuple[int, int, int]:
-    """Year, month, day of a day count since 1970-01-01 (proleptic Gregorian)."""
-    z = days + 719468
-    era, doe = divmod(z, 146097)
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d, m = doy - (153 * mp + 2) // 5 + 1, mp + 3 if mp < 10 else mp - 9
-    return yoe + era * 400 + (m <= 2), m, d
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y%m%d%H%M%S")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,6 +227,13 @@ def verify_zone(zone: Zone, *, now: int, require: bool = False) -> Report:
     for key, first in zone.nodes.items():
         if hashed_node(first):
             checker.check_node(key, "hashed")
+    _check_chain(zone, space, report)
+    return report
+
+
+def _check_chain(zone: Zone, space: Namespace, report: Report) -> None:
+    """The NSEC3 chain when the apex has an NSEC3PARAM, else the NSEC chain."""
+    okey = zone.origin.key
     params = nsec3_params(zone)
     if params is not None:
         report.denial = "NSEC3"
@@ -255,7 +248,6 @@ def verify_zone(zone: Zone, *, now: int, require: bool = False) -> Report:
     else:
         report.problems.append(_problem(okey, NSEC, "neither an NSEC record nor an NSEC3PARAM "
                                         "at the apex: no denial of existence chain"))
-    return report
 
 
 class _Checker:
@@ -271,7 +263,7 @@ class _Checker:
         self.keyset = dns.rdataset.from_rdata_list(0, [k.rdata for k in keys])
 
     def check_keys(self) -> None:
-        """Warn when no usable zone key exists or no SEP key signs the DNSKEY RRset."""
+        """Warn about each zone key that cannot verify (revoked, unsupported, malformed)."""
         for k in self.keys:
             if k.unusable and k.unusable != "not a zone key":
                 self.report.problems.append(_problem(
