@@ -25,16 +25,19 @@ PREFETCH_HITS = 3  # answers from an entry before it is worth refreshing early
 
 
 class _Entry:
-    __slots__ = ("body", "stored", "expires", "offsets", "ttls", "second", "hits")
+    __slots__ = ("body", "stored", "expires", "offsets", "ttls", "until", "refresh", "hits", "kind")
 
-    def __init__(self, body: bytes, stored: float, expires: float, offsets: list[int], ttls: list[int]) -> None:
+    def __init__(self, body: bytes, stored: float, expires: float, offsets: list[int], ttls: list[int],
+                 kind: int) -> None:
         self.body = body          # the reply after its 2-octet ID
         self.stored = stored      # when rendered, monotonic seconds
         self.expires = expires    # stored + the smallest TTL
         self.offsets = offsets    # TTL field offsets in body
         self.ttls = ttls          # their values when stored
-        self.second = 0           # whole seconds elapsed that ``body`` reflects
-        self.hits = 0             # served from here; -1 once flagged for prefetch
+        self.until = stored       # ``body``'s TTLs hold until then (whole seconds after ``stored``)
+        self.refresh = expires - (expires - stored) / 10  # in its last tenth from then: prefetch
+        self.hits = 0             # served from here; negative once flagged for prefetch
+        self.kind = kind          # qtype << 8 | rcode, the query counters' key (chain/metrics.py)
 
 
 def ttl_offsets(reply: bytes) -> tuple[list[int], list[int]]:
@@ -64,6 +67,14 @@ def ttl_offsets(reply: bytes) -> tuple[list[int], list[int]]:
     return offsets, ttls
 
 
+def _qtype(query: bytes) -> int:
+    """The qtype of the query's first question (0 when it has none or cannot be read)."""
+    try:
+        return unpack_from("!H", query, decode_name(query, 12, len(query))[1])[0] if query[5] else 0
+    except Exception:  # noqa: BLE001 - WireError, struct.error or IndexError: counted as 0
+        return 0
+
+
 def _size(key: bytes, body: bytes) -> int:
     """Octets charged for an entry: key, body, and the objects around them (measured ~330)."""
     return len(key) + len(body) + 330
@@ -88,25 +99,37 @@ class AnswerTable:
         self.due: list[bytes] = []  # keys of popular entries in their last 10 %: refresh them
 
     def get(self, query: bytes, now: float) -> bytes | None:
-        """The reply to ``query`` with its ID and TTLs as of ``now``, or None."""
-        entry = self.table.get(query[2:])
+        """The reply to ``query`` with its ID and TTLs as of ``now``, or None (an expired entry
+        is dropped; the event loop's thread only)."""
+        entry = self.peek(query, now)
         if entry is None:
+            self._drop(query[2:])  # expired, or absent (a no-op)
             return None
-        if now >= entry.expires:
-            self._drop(query[2:])
+        self.hits += 1
+        return query[:2] + entry.body
+
+    def peek(self, query: bytes, now: float) -> _Entry | None:
+        """The live entry for ``query`` with its TTLs as of ``now`` (the reply is ``query[:2] +
+        entry.body``; ``entry.kind`` is its ``qtype << 8 | rcode`` for the query counters), or
+        None. Safe from another thread while the loop's thread uses the table (the UDP listener
+        threads, resolver/service.py): it never adds or drops an entry and counts nothing here;
+        a TTL rewrite is one store of a new ``bytes`` (two threads at worst compute the same
+        one, or a thread with an older ``now`` a body one second lower); ``due`` is only
+        appended to."""
+        entry = self.table.get(query[2:])
+        if entry is None or now >= entry.expires:
             return None
-        entry.hits += 1
-        if entry.hits >= PREFETCH_HITS and entry.expires - now < (entry.expires - entry.stored) / 10:
-            entry.hits = -1_000_000  # flagged once
-            self.due.append(query[2:])
-        second = ceil(now - entry.stored)  # never more TTL than the cache would give
-        if second != entry.second:
+        if now > entry.until:  # a new second: rewrite the TTLs once
+            second = ceil(now - entry.stored)  # never more TTL than the cache would give
             body = bytearray(entry.body)
             for offset, ttl in zip(entry.offsets, entry.ttls):
                 pack_into("!I", body, offset, ttl - second)
-            entry.body, entry.second = bytes(body), second
-        self.hits += 1
-        return query[:2] + entry.body
+            entry.body, entry.until = bytes(body), entry.stored + second
+        entry.hits += 1
+        if now > entry.refresh and entry.hits >= PREFETCH_HITS:  # popular, in its last tenth
+            entry.hits = -1_000_000  # flagged once
+            self.due.append(query[2:])
+        return entry
 
     def put(self, query: bytes, reply: bytes, now: float) -> None:
         """Keep ``reply`` (for ``query``) until its smallest TTL runs out; TTL 0 is not kept."""
@@ -126,8 +149,8 @@ class AnswerTable:
         self._drop(key)
         while self.table and (len(self.table) >= self.max_entries or self.bytes > self.max_bytes):
             self._drop(next(iter(self.table)))
-        self.table[key] = _Entry(reply[2:], now, now + min(ttls), offsets, ttls)
-        self.bytes += _size(key, reply)
+        self.table[key] = _Entry(reply[2:], now, now + min(ttls), offsets, ttls, _qtype(query) << 8 | reply[3] & 15)
+        self.bytes += _size(key, reply[2:])  # as _drop counts it
 
     def _drop(self, key: bytes) -> None:
         entry = self.table.pop(key, None)

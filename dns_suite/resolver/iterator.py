@@ -149,9 +149,13 @@ class Resolver:
             return [Answer(client=client, wire=_render(msg, refused, tcp))]
         return actions
 
-    def cached_reply(self, query: bytes, now: float) -> bytes | None:
-        """The hot path: a rendered reply to this exact UDP query, TTLs counted down, or None."""
-        return self.answers.get(query, now)
+    @property
+    def cached_reply(self) -> Callable[[bytes, float], object]:
+        """The hot path, ``cached_reply(query, now)``: the rendered reply to this exact UDP query,
+        TTLs counted down, as an entry of :class:`AnswerTable` (reply ``query[:2] + entry.body``,
+        ``entry.kind`` its ``qtype << 8 | rcode`` for the query counters), or None. The table's
+        :meth:`AnswerTable.peek` itself (no call in between), safe from the UDP listener threads."""
+        return self.answers.peek
 
     def prefetch(self, now: float) -> list[Action]:
         """Refresh popular answers near expiry (call about once a second); off unless ``prefetch``."""

@@ -1,8 +1,9 @@
 """What the resolver shows of itself (I/O edge): counters, readiness, the HTTP listener
 (``http_listen``), the query log.
 
-How it works: the service's one event loop writes two
-:class:`~dns_suite.chain.metrics.QueryCounters` (UDP, TCP) and the upstream counters; the cache
+How it works: the service's event loop writes two
+:class:`~dns_suite.chain.metrics.QueryCounters` (UDP, TCP) and the upstream counters, each UDP
+listener thread its own UDP counters and hit count (one writer each, summed when read); the cache
 and the rendered-reply table are read at scrape time (``Resolver.cache.stats()``,
 ``Resolver.answers.hits``). With ``workers = N`` (runtime.prefork: N whole services) no worker
 listens on ``http_listen``: each reports its snapshot through a feed
@@ -42,6 +43,8 @@ class Observer:
         query_log = log_query if cfg.query_log else None
         self.udp = QueryCounters("udp", query_log)
         self.tcp = QueryCounters("tcp", query_log)
+        self.query_log = query_log
+        self.threads: list[QueryCounters] = []  # one per UDP listener thread, its only writer
         self.upstream = {"udp": 0, "tcp": 0}
         self.failures = 0
         self.serving = False
@@ -65,6 +68,13 @@ class Observer:
         if self.server is not None:
             await self.server.close()
 
+    def udp_counters(self) -> QueryCounters:
+        """New UDP counters for one listener thread (summed into every snapshot); it counts
+        only the rendered replies it sends (``dns_answer_table_hits`` adds them up)."""
+        counters = QueryCounters("udp", self.query_log)
+        self.threads.append(counters)
+        return counters
+
     def sent(self, tcp: bool) -> None:
         """One upstream query sent."""
         self.upstream["tcp" if tcp else "udp"] += 1
@@ -80,7 +90,7 @@ class Observer:
     def snapshot(self) -> Snapshot:
         """Every metric of this process."""
         core = self.service.core
-        snap = queries_snapshot(SERVICE, [self.udp, self.tcp])
+        snap = queries_snapshot(SERVICE, [self.udp, self.tcp, *self.threads])
         stats = core.cache.stats() if hasattr(core, "cache") else {}
         answers = getattr(core, "answers", None)
         snap.update({
@@ -88,7 +98,8 @@ class Observer:
             "dns_cache_hits": {(): stats.get("hits", 0)}, "dns_cache_misses": {(): stats.get("misses", 0)},
             "dns_cache_evictions": {(): stats.get("evictions", 0)},
             "dns_cache_bytes": {(): stats.get("bytes", 0)}, "dns_cache_entries": {(): stats.get("entries", 0)},
-            "dns_answer_table_hits": {(): answers.hits if answers is not None else 0},
+            "dns_answer_table_hits": {(): (answers.hits if answers is not None else 0)
+                                      + sum(sum(c.counts.copy().values()) for c in self.threads)},
             "dns_upstream_queries": {(t,): n for t, n in self.upstream.items()},
             "dns_upstream_failures": {(): self.failures}})
         return snap

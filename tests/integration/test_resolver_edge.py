@@ -55,6 +55,8 @@ class FakeCore:
                           wire=wire, timeout=self.timeout)]
 
     def cached_reply(self, query: bytes, now: float) -> None:
+        if b"\x07hotboom" in query:
+            raise RuntimeError("a bug on the hot path")
         return None  # no hot path: every query reaches submit
 
     def prefetch(self, now: float) -> list:
@@ -318,4 +320,21 @@ def test_garbage_is_dropped_and_bugs_answer_servfail() -> None:
             assert rcode(await ask_udp(addr, query("boom.example.test."))) == dns.rcode.SERVFAIL
             assert rcode(await ask_tcp(addr, query("boom.example.test."))) == dns.rcode.SERVFAIL
             assert rcode(await ask_udp(addr, query())) == dns.rcode.NOERROR  # still serving
+    asyncio.run(body())
+
+
+def test_hot_path_bug_goes_to_the_core_and_the_listener_thread_ends_on_stop(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def body():
+        _, up_addr = await udp_upstream()
+        async with running(upstream=up_addr) as (service, core, addr):
+            threads = [listener.thread for listener in service.udp]
+            assert threads and all(t.is_alive() for t in threads)
+            with caplog.at_level(logging.ERROR, logger="dns_suite.resolver"):
+                assert rcode(await ask_udp(addr, query("hotboom.example.test."))) == dns.rcode.NOERROR
+            assert "bug on the UDP hot path" in caplog.text
+            assert [q for q, *_ in core.submitted if b"hotboom" in q]  # the core answered it
+            assert all(t.is_alive() for t in threads)
+            assert rcode(await ask_udp(addr, query())) == dns.rcode.NOERROR
+        assert not any(t.is_alive() for t in threads)  # stop() ended them
     asyncio.run(body())
