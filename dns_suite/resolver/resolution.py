@@ -29,7 +29,7 @@ from dns_suite.resolver.cache import Cache, Hit
 from dns_suite.resolver.dnssec import NEGATIVE, Validator, combined, worst
 from dns_suite.resolver.scrub import (ANSWER, CNAME_KIND, LAME, NODATA, NXDOMAIN, REFERRAL, THROWAWAY, YXDOMAIN,
                                       Classified, addresses_of, classify, dname_substitute, target)
-from dns_suite.resolver.security import NONE, SECURE
+from dns_suite.resolver.security import NONE, SECURE, UNCHECKED, Security
 from dns_suite.resolver.servers import ServerTable, is_private
 from dns_suite.resolver.settings import Hints, ServerSet, Settings
 from dns_suite.resolver.state import Ask, Budget, Cut, Outcome, fail
@@ -286,7 +286,9 @@ class Iteration(Asker):
             reply = yield from self.ask(ctx, address, self.hints.port, ROOT, NS)
             found = self._classify(reply, ROOT, ROOT, NS)
             if found.kind == ANSWER and found.chain and found.chain[-1][0].rrtype == NS:
-                self.cache.put(found.chain[-1], C.ANSWER_AA, ctx.now)
+                # kept with its RRSIGs (unvalidated): a DO client with CD is answered from here
+                sigs = found.sigs.get((b"\0", NS), ())
+                self.cache.put(found.chain[-1], C.ANSWER_AA, ctx.now, sec=Security(UNCHECKED, None, sigs))
                 for rrset in addresses_of(reply, found.chain[-1], ROOT):
                     self.cache.put(rrset, C.ADDITIONAL, ctx.now)
                 cut = self._cut(ROOT, found.chain[-1], ctx.now)
