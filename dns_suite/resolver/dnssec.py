@@ -16,7 +16,9 @@ signed RRset                      the signer's keys (chain of trust), then the s
                                   a wildcard expansion also needs its no-closer-match proof
 unsigned RRset                    the keys of the zone asked: INSECURE zone -> INSECURE,
                                   SECURE zone -> BOGUS (RRSIGs missing)
-NXDOMAIN / NODATA                 SOA and NSEC/NSEC3 signatures, then the denial proof
+NXDOMAIN / NODATA                 SOA and NSEC/NSEC3 signatures, then the denial proof; at the
+                                  end of CNAME/DNAME links an unproven denial is not cached: the
+                                  end is asked on its own (``found.kind`` becomes CNAME)
 ================================  ==============================================================
 
 When answering, :meth:`Validator.recheck` says a cached RRset must be fetched again (it was
@@ -33,7 +35,7 @@ from dns_suite.resolver import cache as C
 from dns_suite.resolver.cache import Cache, Hit
 from dns_suite.resolver.denial import prove_nodata, prove_nxdomain, prove_wildcard
 from dns_suite.resolver.keychain import BOGUS_TTL, KeyChain, verified_proof
-from dns_suite.resolver.scrub import NODATA, NXDOMAIN, Classified
+from dns_suite.resolver.scrub import CNAME_KIND, NODATA, NXDOMAIN, Classified
 from dns_suite.resolver.security import BOGUS, INSECURE, SECURE, UNCHECKED, Security
 from dns_suite.resolver.settings import Hints, Settings
 from dns_suite.resolver.state import Ask, Budget, Outcome
@@ -153,6 +155,11 @@ class Validator:
                 found.sec[(found.end.key, NEGATIVE)] = Security(status, None, soa_sigs, found.proof)
                 return
             verdict = yield from self._negative(ctx, found, zone, qtype, soa_sigs)
+            if verdict.status == BOGUS and found.chain and verdict.why and verdict.why[0] == EDE_NSEC_MISSING:
+                # after CNAME/DNAME links the proof may be for the wrong name (NSD, past a DNAME):
+                # the chain is kept and its end asked on its own, as Unbound does
+                found.kind = CNAME_KIND
+                return
             found.sec[(found.end.key, NEGATIVE)] = Security(verdict.status, verdict.why, soa_sigs, found.proof)
             if verdict.status == BOGUS and found.soa:
                 found.soa = _capped(found.soa, verdict)
