@@ -279,10 +279,12 @@ def start_ours(tmp: str, block: str, hints: str) -> Proc:
 # --- clients -----------------------------------------------------------------------------
 
 def dnsperf(addr: str, queries: str, *, seconds: int | None = None, outstanding: int = 100,
-            clients: int = 4) -> dict:
+            clients: int = 4, extra: tuple[str, ...] = ()) -> dict:
     """One dnsperf run (pinned to the load CPU): a time-bounded load, or one pass when
-    ``seconds`` is None. Returns qps, lost, average latency and the rcode counts."""
+    ``seconds`` is None; ``extra``: more dnsperf options (``("-D",)``: DO set). Returns qps,
+    lost, average latency and the rcode counts."""
     args = ["-l", str(seconds)] if seconds else ["-n", "1", "-l", str(DNSPERF_BOUND)]
+    args += list(extra)
     run = subprocess.run(["taskset", "-c", CPU_LOAD, "dnsperf", "-s", addr, "-p", str(PORT), "-d", queries,
                           "-c", str(clients), "-q", str(outstanding), "-t", "5", *args],
                          capture_output=True, text=True, timeout=DNSPERF_BOUND + 30)

@@ -31,7 +31,6 @@ CPU 1 and everything else (authoritative servers, dnsperf, this script) to CPU 0
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
 import statistics
@@ -153,31 +152,16 @@ def print_cold(result: dict, count: int) -> list[str]:
     return wrong
 
 
-@contextlib.contextmanager
-def dnssec_ok():
-    """resolver_bench.dnsperf runs with DO set (dnsperf -D): its command line gets the flag."""
-    real = subprocess.run
-
-    def run(argv, *args, **kwargs):
-        if "dnsperf" in argv:
-            argv = [*argv, "-D"]
-        return real(argv, *args, **kwargs)
-
-    subprocess.run = run
-    try:
-        yield
-    finally:
-        subprocess.run = real
+DO = ("-D",)  # dnsperf: queries with the DO bit set
 
 
 def hit_phase(addrs: dict[str, str], pids: dict[str, int], path: str, count: int, seconds: int,
               rounds: int) -> list[str]:
     problems = []
-    with dnssec_ok():
-        for label, addr in addrs.items():
-            warm = dnsperf(addr, path, outstanding=20, clients=1)
-            if warm["rcodes"].get("NOERROR", 0) != count:
-                problems.append(f"warm-up of {label}: {warm['rcodes']} lost {warm['lost']}")
+    for label, addr in addrs.items():
+        warm = dnsperf(addr, path, outstanding=20, clients=1, extra=DO)
+        if warm["rcodes"].get("NOERROR", 0) != count:
+            problems.append(f"warm-up of {label}: {warm['rcodes']} lost {warm['lost']}")
     print(f"\n== 2. validated cache-hit qps: {count} warmed answers, dnsperf -l {seconds} -c 4 -q 100, "
           f"resolver on CPU {CPU_RESOLVER}, dnsperf on CPU {CPU_LOAD} ==")
     print(f"{'round':<7}{'query':<7}{'server':<11}{'qps':>10}{'lat ms':>8}{'cpu':>6}{'qps/cpu':>10}{'lost':>7}"
@@ -190,8 +174,7 @@ def hit_phase(addrs: dict[str, str], pids: dict[str, int], path: str, count: int
             order = list(addrs) if rnd % 2 else list(reversed(addrs))
             for label in order:
                 cpu0, wall0 = cpu_seconds(pids[label]), time.monotonic()
-                with dnssec_ok() if variant == "DO" else contextlib.nullcontext():
-                    run = dnsperf(addrs[label], path, seconds=seconds)
+                run = dnsperf(addrs[label], path, seconds=seconds, extra=DO if variant == "DO" else ())
                 run["cpu"] = (cpu_seconds(pids[label]) - cpu0) / (time.monotonic() - wall0)
                 got[label] = run
                 if set(run["rcodes"]) != {"NOERROR"}:
