@@ -7,10 +7,14 @@ handled in one place, by the asyncio loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import select
 import signal
 import sys
+import time
+from collections import deque
 from typing import Awaitable, Callable
 
 log = logging.getLogger("dns_suite.runtime")
@@ -81,50 +85,126 @@ def die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+EX_SOFTWARE = 70  # a worker's exit status when ``serve`` raised (our bug)
+RESTART_BURST = 3  # worker restarts allowed per RESTART_WINDOW ...
+RESTART_WINDOW = 1.0  # ... seconds; past that the next restart waits (a worker dying in a loop)
+
+
+class RestartBudget:
+    """At most ``burst`` restarts in any ``window`` seconds (time passed in: monotonic seconds)."""
+
+    def __init__(self, burst: int = RESTART_BURST, window: float = RESTART_WINDOW) -> None:
+        self.burst, self.window = burst, window
+        self.times: deque[float] = deque()
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next restart may happen (0.0: now)."""
+        while self.times and self.times[0] <= now - self.window:
+            self.times.popleft()
+        return 0.0 if len(self.times) < self.burst else self.times[0] + self.window - now
+
+    def spend(self, now: float) -> None:
+        """Count a restart made at ``now``."""
+        self.times.append(now)
+
+
+def died(code: int) -> bool:
+    """A worker's exit code (``os.waitstatus_to_exitcode``) says it died rather than stopped:
+    killed by a signal (SIGKILL, SIGSEGV, the OOM killer), or ``serve`` raised. A worker that
+    exits with a status of its own (0 after SIGTERM, 1 when it cannot start) is not restarted."""
+    return code < 0 or code == EX_SOFTWARE
+
+
 def prefork(count: int, serve: Callable[[int], int],
             alongside: Callable[[list[int]], None] | None = None) -> int:
     """Run ``serve(index)`` in ``count`` forked processes; forward SIGHUP, SIGTERM and SIGINT
     to them; return when all have exited.
 
-    Call before any event loop or thread exists. A worker that dies is not restarted; the
-    others go on serving. ``alongside(pids)``, when given, is called in the parent once the
-    workers run (it may start daemon threads: the observability listener).
+    Call before any event loop or thread exists. A worker that dies (:func:`died`) is logged
+    and forked again with the same index, at most :data:`RESTART_BURST` times per
+    :data:`RESTART_WINDOW` seconds (more wait); after SIGTERM/SIGINT none is restarted.
+    ``alongside(pids)``, when given, is called in the parent once the workers run (it may
+    start daemon threads: the observability listener); ``pids`` is kept up to date in place.
 
     Returns:
-        0 when every worker exited 0, else the first non-zero status seen.
+        0 when every worker exited 0 at the end, else the first non-zero status seen (a dead
+        worker that was restarted does not count).
     """
-    parent, pids = os.getpid(), []
+    parent, pids = os.getpid(), [0] * count
+    wake_r, wake_w = os.pipe()  # the signal handler wakes a restart's wait
+    os.set_blocking(wake_w, False)
+    signals = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+    inherit = {signum: signal.getsignal(signum) for signum in signals}  # what a worker starts with
     for index in range(count):
-        pid = os.fork()
-        if pid == 0:
-            die_with_parent(parent)
-            code = 1
-            try:
-                code = serve(index)
-            finally:
-                os._exit(code)
-        pids.append(pid)
+        pids[index] = _fork_worker(parent, index, serve, (wake_r, wake_w), inherit)
+    stopping = False
 
     def forward(signum, _frame) -> None:
+        nonlocal stopping
+        if signum != signal.SIGHUP:
+            stopping = True
+            with contextlib.suppress(OSError):
+                os.write(wake_w, b"x")
         for pid in pids:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
 
-    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+    for signum in signals:
         signal.signal(signum, forward)
     if alongside is not None:
         alongside(pids)
-    status = 0
-    for pid in pids:
-        while True:
-            try:
-                _, raw = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-        code = os.waitstatus_to_exitcode(raw)
-        if code and not status:
-            status = code if code > 0 else 1
+    status, budget = 0, RestartBudget()
+    while any(pids):
+        pid, raw = os.wait()  # retried by Python after a signal handler (PEP 475)
+        if pid not in pids:
+            continue
+        index, code = pids.index(pid), os.waitstatus_to_exitcode(raw)
+        pids[index] = 0
+        if stopping or not died(code):
+            if code and not status:
+                status = code if code > 0 else 1
+            continue
+        log.error("worker %d pid=%d died (%s): starting a new one", index, pid, _how(code))
+        delay = budget.delay(time.monotonic())
+        if delay > 0:
+            log.warning("workers die in a loop: the next restart in %.1f s", delay)
+            select.select([wake_r], [], [], delay)
+        if stopping:
+            continue
+        budget.spend(time.monotonic())
+        pids[index] = _fork_worker(parent, index, serve, (wake_r, wake_w), inherit)
+        log.info("worker %d restarted pid=%d", index, pids[index])
+    os.close(wake_r)
+    os.close(wake_w)
     return status
+
+
+def _fork_worker(parent: int, index: int, serve: Callable[[int], int], close: tuple[int, ...],
+                 handlers: dict) -> int:
+    """Fork worker ``index`` running ``serve(index)`` with the signal ``handlers`` the parent
+    had before prefork; returns its pid (in the parent only)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = EX_SOFTWARE
+    try:
+        for fd in close:
+            os.close(fd)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        die_with_parent(parent)
+        code = serve(index)
+    except BaseException as exc:  # noqa: BLE001 - our bug: reported, the parent restarts us
+        log.critical("worker %d failed: %r", index, exc, exc_info=exc)
+    finally:
+        os._exit(code)
+
+
+def _how(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"

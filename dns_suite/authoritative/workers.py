@@ -16,10 +16,11 @@ import os
 import signal
 import socket
 import threading
+import time
 from typing import Callable
 
 from dns_suite.net.udp import HandlerRef, bind_udp, serve_udp
-from dns_suite.runtime import die_with_parent
+from dns_suite.runtime import RestartBudget, die_with_parent
 
 log = logging.getLogger("dns_suite.authoritative.workers")
 DEFER_TIMEOUT = 10.0  # seconds a worker waits for the control process
@@ -51,6 +52,8 @@ class WorkerSet:
         self.loop = asyncio.get_running_loop()
         self.requester: int | None = None  # the worker whose deferred message is being answered
         self.retired = False
+        self.budget = RestartBudget()  # restarts of dead workers, limited
+        self.dead: list[int] = []  # indexes of dead workers waiting for their restart
         for index in range(count):
             self.spawn(index)
 
@@ -159,7 +162,9 @@ class WorkerSet:
         pipe.close()
 
     def reap(self) -> None:
-        """Replace workers that died."""
+        """Replace workers that died (call about once a second): at most
+        :data:`~dns_suite.runtime.RESTART_BURST` per :data:`~dns_suite.runtime.RESTART_WINDOW`
+        seconds, so a worker dying in a loop waits for a later call."""
         for pid, (index, pipe) in list(self.pids.items()):
             try:
                 done, status = os.waitpid(pid, os.WNOHANG)
@@ -171,7 +176,13 @@ class WorkerSet:
                 if self.observer is not None:
                     self.observer.worker_stopped(pid)
                 self._forget(pid, pipe)
-                self.spawn(index)
+                self.dead.append(index)
+        while self.dead and not self.retired:
+            if self.budget.delay(time.monotonic()) > 0:
+                log.warning("udp workers die in a loop: %d restart(s) postponed", len(self.dead))
+                return
+            self.budget.spend(time.monotonic())
+            self.spawn(self.dead.pop(0))
 
 
 def _reap_or_kill(pid: int) -> None:

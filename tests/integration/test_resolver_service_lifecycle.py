@@ -1,4 +1,5 @@
-"""``dns-suite resolver`` as a process: TCP pipelining.
+"""``dns-suite resolver`` as a process: TCP pipelining, and dead workers replaced (the
+authoritative server's too).
 
 Runs on the lab Internet of test_resolver_service.py (two ``dns-suite authoritative`` on
 loopback: a root and the ``test.``/``example.test.`` server). A "slow" upstream is the
@@ -9,15 +10,18 @@ SIGCONT.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import struct
+import time
+from pathlib import Path
 
 import dns.message
 import pytest
 
-from peers import HOST
-from test_resolver_service import Resolver, ask, lab  # noqa: F401 - lab is a fixture
+from peers import DNS_SUITE, HOST, REPO, free_port, udp_exchange, wait_answering
+from test_resolver_service import Resolver, _start, ask, lab  # noqa: F401 - lab is a fixture
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +72,69 @@ def test_tcp_pipelined_cached_answer_overtakes_a_slow_query(lab, tmp_path) -> No
     finally:
         r.server.stop()
 
+
+# --- workers: a dead one is replaced --------------------------------------------------------
+
+WAIT = 20.0  # seconds a test waits for a process to change state before it fails
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def wait_until(check, what: str, server) -> None:
+    deadline = time.monotonic() + WAIT
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {WAIT} s\n{server.log_text()}"
+        time.sleep(0.05)
+
+
+def kill_a_worker_then_stop(server, count: int, check_answers) -> None:
+    """SIGKILL one of ``count`` workers: a new one takes its place (logged), ``check_answers()``
+    passes, and SIGTERM then ends everything with status 0."""
+    before = children(server.proc.pid)
+    assert len(before) == count
+    os.kill(before[0], signal.SIGKILL)
+    wait_until(lambda: len(children(server.proc.pid)) == count and before[0] not in children(server.proc.pid),
+               "a new worker", server)
+    after = children(server.proc.pid)
+    assert set(before[1:]) < set(after) and "died" in server.log_text()
+    check_answers()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(WAIT) == 0, server.log_text()
+    assert not [pid for pid in before + after if Path(f"/proc/{pid}").exists()]
+
+
+def test_resolver_worker_killed_is_restarted(lab, tmp_path) -> None:
+    r = Resolver(lab, tmp_path, extra="workers = 2\n")
+
+    def answers() -> None:
+        for i in range(8):  # source ports spread over both workers
+            assert ask(r.port, "www.example.test", tcp=bool(i % 2))[0] == "NOERROR"
+
+    try:
+        kill_a_worker_then_stop(r.server, 2, answers)
+    finally:
+        r.server.stop()
+
+
+def test_authoritative_worker_killed_is_restarted(tmp_path) -> None:
+    port = free_port()
+    zone = REPO / "zones" / "example.test.zone"
+    server = _start("auth-workers", [DNS_SUITE, "authoritative", "--listen", f"{HOST}:{port}",
+                                     "--zone", f"example.test.={zone}", "--workers", "2"],
+                    tmp_path, HOST, port, lambda s: wait_answering(s, "example.test."))
+
+    def answers() -> None:
+        for _ in range(8):
+            reply = udp_exchange((HOST, port), dns.message.make_query("example.test.", "SOA").to_wire(),
+                                 timeout=2.0)
+            assert reply is not None and dns.message.from_wire(reply).answer
+
+    try:
+        kill_a_worker_then_stop(server, 2, answers)
+    finally:
+        server.stop()
