@@ -90,6 +90,8 @@ def _authoritative(args: argparse.Namespace) -> int:
                               file=args.config or "<command line>", prefix="authoritative")
     if cfg.log_format != "text":
         setup_logging(args.log_level, cfg.log_format)
+    if not _listen_free(cfg.listen, "authoritative"):
+        return 1
     from dns_suite.authoritative import service
 
     return service.run(cfg, args.config)
@@ -125,9 +127,28 @@ def _resolver(args: argparse.Namespace) -> int:
     cfg = cfgmod.load_section(_as_table(dataclasses.replace(cfg, **overrides)), cfgmod.ResolverConfig,
                               file="<command line>", prefix="resolver")  # checks the overrides
     setup_logging(cfg.log_level, cfg.log_format)
+    if not _listen_free(cfg.listen, "resolver"):
+        return 1
     from dns_suite.resolver import service
 
     return service.run(cfg, args.config, overrides)
+
+
+def _listen_free(listen: Sequence[str], service: str) -> bool:
+    """Whether no other process holds one of the ``listen`` addresses (else it is logged as
+    the service's "cannot start"): the workers' SO_REUSEPORT would otherwise silently join
+    another instance's sockets (:func:`dns_suite.runtime.check_free`)."""
+    import logging
+
+    from dns_suite.config import parse_listen
+    from dns_suite.runtime import check_free
+
+    try:
+        check_free([parse_listen(text) for text in listen])
+    except OSError as exc:
+        logging.getLogger(f"dns_suite.{service}").error("cannot start: %s", exc)
+        return False
+    return True
 
 
 def _as_table(value):

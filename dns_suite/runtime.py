@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from collections import deque
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterable
 
 log = logging.getLogger("dns_suite.runtime")
 
@@ -69,6 +71,57 @@ async def serve_until_stopped(start: Callable[[], Awaitable[None]], stop: Callab
     await start()
     await stopping.wait()
     await stop()
+
+
+CHECK_GRACE = 1.0  # seconds an address in use is probed again (a process being killed releases it)
+
+
+def check_free(listen: Iterable[tuple[str, int]], grace: float = CHECK_GRACE) -> None:
+    """Fail when another process already holds a listen address, before anything is forked.
+
+    The services bind with SO_REUSEPORT (workers share a port), and Linux lets any process of
+    the same user join such a socket group: a second instance on the same address and port
+    would silently share the queries with the first. Here each address is bound once for UDP
+    and once for TCP without SO_REUSEPORT (TCP with SO_REUSEADDR, so connections in TIME_WAIT
+    do not count), which fails while anyone holds it; the probes are closed at once. An
+    address in use is probed again for ``grace`` seconds (the workers of an instance just
+    killed may still be exiting). Two instances starting at the same moment can both pass.
+
+    Args:
+        listen: ``(host, port)`` pairs.
+        grace: seconds to wait for an address in use to be released.
+
+    Raises:
+        OSError: an address is in use (``errno.EADDRINUSE``, "address already in use by
+            another process") or cannot be bound; the message names the protocol and address.
+    """
+    deadline = time.monotonic() + grace
+    for host, port in listen:
+        while True:
+            try:
+                _probe(host, port)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+
+
+def _probe(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for kind, proto in ((socket.SOCK_DGRAM, "UDP"), (socket.SOCK_STREAM, "TCP")):
+        with socket.socket(family, kind) as probe:
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if kind == socket.SOCK_STREAM:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                where = f"{proto} [{host}]:{port}" if family == socket.AF_INET6 else f"{proto} {host}:{port}"
+                if exc.errno == errno.EADDRINUSE:
+                    raise OSError(exc.errno, f"{where}: address already in use by another process") from None
+                raise OSError(exc.errno, f"{where}: {exc.strerror}") from None
 
 
 def die_with_parent(parent: int) -> None:

@@ -1,5 +1,5 @@
-"""``dns-suite resolver`` as a process: TCP pipelining, and dead workers replaced (the
-authoritative server's too).
+"""``dns-suite resolver`` as a process: TCP pipelining, dead workers replaced (the
+authoritative server's too), and a second instance on a taken address.
 
 Runs on the lab Internet of test_resolver_service.py (two ``dns-suite authoritative`` on
 loopback: a root and the ``test.``/``example.test.`` server). A "slow" upstream is the
@@ -10,10 +10,12 @@ SIGCONT.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -138,3 +140,27 @@ def test_authoritative_worker_killed_is_restarted(tmp_path) -> None:
         kill_a_worker_then_stop(server, 2, answers)
     finally:
         server.stop()
+
+
+# --- a second instance on a taken address ---------------------------------------------------
+
+@pytest.mark.parametrize("second", ["resolver", "authoritative"])
+def test_second_instance_on_the_same_address_fails_to_start(lab, tmp_path, second: str) -> None:
+    """Workers bind with SO_REUSEPORT; a second instance (workers = 2 as well) must not join
+    the first's sockets but fail: exit 1, "address already in use"; the first goes on."""
+    r = Resolver(lab, tmp_path, extra="workers = 2\n")
+    try:
+        if second == "resolver":
+            argv = [DNS_SUITE, "resolver", "--config", str(r.conf)]
+        else:
+            argv = [DNS_SUITE, "authoritative", "--listen", f"{HOST}:{r.port}", "--workers", "2",
+                    "--zone", f"example.test.={REPO / 'zones' / 'example.test.zone'}"]
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=WAIT,
+                              stdin=subprocess.DEVNULL)
+        assert done.returncode == 1, done.stderr
+        assert f"cannot start: [Errno {errno.EADDRINUSE}] UDP {HOST}:{r.port}: address already in use" \
+            in done.stderr, done.stderr
+        assert ask(r.port, "www.example.test")[0] == "NOERROR"
+        assert len(children(r.server.proc.pid)) == 2
+    finally:
+        r.server.stop()
