@@ -25,15 +25,12 @@ from the secure zones have AD, those from the insecure ones not.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import random
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-import dns.asyncquery
-import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -43,11 +40,13 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
+import differential
+from differential import Allowed, Budget, check_minimums, report
 from peers import Server
 from signednet import (BOGUS_ZONES, INSECURE_ZONES, OPTOUT_ZONES, OURS, UNBOUND_A, UNBOUND_B, ZONES,
                        SignedNet, missing_programs, start_our_validating_resolver, start_signednet,
                        start_validating_unbound)
-from test_resolver_vs_unbound import Allowed, _authoritative_names, _derived, report
+from test_resolver_vs_unbound import _authoritative_names, _derived
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -264,41 +263,12 @@ class Outcome:
         return f"{self.rcode} {' '.join(self.rrsets_text())}"
 
 
-async def ask(server: Server, q: Query, deadline: float) -> Outcome:
-    """Ask ``server`` (UDP, then TCP on TC), retrying timeouts until the budget is spent."""
-    start = time.monotonic()
-    end = min(start + QUERY_BUDGET, deadline)
-    while time.monotonic() < end:
-        query = q.message()
-        timeout = min(TRY_TIMEOUT, max(0.1, end - time.monotonic()))
-        try:
-            reply = await dns.asyncquery.udp(query, server.host, timeout=timeout, port=server.port,
-                                             ignore_unexpected=True, ignore_errors=True)
-            if reply.flags & dns.flags.TC:
-                reply = await dns.asyncquery.tcp(query, server.host, timeout=timeout, port=server.port)
-            return Outcome.of(reply, time.monotonic() - start)
-        except dns.exception.Timeout:
-            continue
-        except (OSError, EOFError, dns.exception.DNSException) as exc:
-            return Outcome(f"ERROR {type(exc).__name__}", seconds=time.monotonic() - start)
-    return Outcome("TIMEOUT", seconds=time.monotonic() - start)
-
-
-async def _run(left: Server, right: Server, corpus: list[Query]) -> list[tuple]:
-    limit = asyncio.Semaphore(IN_FLIGHT)
-    deadline = time.monotonic() + RUN_BUDGET
-
-    async def one(q: Query) -> tuple:
-        async with limit:
-            a, b = await asyncio.gather(ask(left, q, deadline), ask(right, q, deadline))
-            return q, a, b
-
-    return await asyncio.gather(*(one(q) for q in corpus))
+BUDGET = Budget(try_timeout=TRY_TIMEOUT, per_query=QUERY_BUDGET, run=RUN_BUDGET, in_flight=IN_FLIGHT)
 
 
 def compare(left: Server, right: Server, corpus: list[Query]) -> list[tuple]:
     """[(query, left outcome, right outcome)] in corpus order."""
-    return asyncio.run(_run(left, right, corpus))
+    return differential.compare(left, right, [corpus], Outcome, BUDGET)
 
 
 def _same_data(left: Outcome, right: Outcome) -> bool:
@@ -413,10 +383,7 @@ def net(tmp_path_factory):
 @pytest.fixture(scope="module")
 def corpus(net) -> list[Query]:
     queries = build_corpus(net)
-    counts = category_counts(queries)
-    print("\ncorpus:", dict(sorted(counts.items())))
-    short = {c: (counts[c], n) for c, n in MINIMUMS.items() if counts[c] < n}
-    assert not short, f"corpus categories below their minimum (have, want): {short}"
+    check_minimums(category_counts(queries), MINIMUMS)
     return queries
 
 

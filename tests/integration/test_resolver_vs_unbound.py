@@ -21,16 +21,11 @@ the same network must agree on every query (and the TC server must have been ask
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable
 
-import dns.asyncquery
-import dns.exception
-import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
@@ -39,6 +34,8 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
+import differential
+from differential import Allowed, Budget, check_minimums, report
 from localnet import (OURS, POISONED_A, TC, UNBOUND_A, UNBOUND_B, LocalNet,
                       start_localnet, start_our_resolver, start_unbound)
 from peers import Server, missing
@@ -72,6 +69,9 @@ class Query:
     qname: str
     qtype: str
     category: str
+
+    def message(self) -> dns.message.Message:
+        return dns.message.make_query(self.qname, self.qtype, use_edns=0, payload=1232)
 
 
 # Names no zone file lists: below a delegation whose NS name does not exist.
@@ -203,57 +203,12 @@ class Outcome:
         return (self.rcode, self.answer)
 
 
-async def ask(server: Server, q: Query, deadline: float) -> Outcome:
-    """Ask ``server`` (UDP, then TCP on TC), retrying timeouts until the budget is spent."""
-    start = time.monotonic()
-    end = min(start + QUERY_BUDGET, deadline)
-    while time.monotonic() < end:
-        query = dns.message.make_query(q.qname, q.qtype, use_edns=0, payload=1232)
-        timeout = min(TRY_TIMEOUT, max(0.1, end - time.monotonic()))
-        try:
-            # A late reply to an earlier attempt may reach a socket that reuses its port:
-            # ignore_errors skips what does not answer this query.
-            reply = await dns.asyncquery.udp(query, server.host, timeout=timeout,
-                                             port=server.port, ignore_unexpected=True,
-                                             ignore_errors=True)
-            if reply.flags & dns.flags.TC:
-                reply = await dns.asyncquery.tcp(query, server.host, timeout=timeout,
-                                                 port=server.port)
-            return Outcome.of(reply, time.monotonic() - start)
-        except dns.exception.Timeout:
-            continue
-        except (OSError, EOFError, dns.exception.DNSException) as exc:
-            return Outcome(f"ERROR {type(exc).__name__}", seconds=time.monotonic() - start)
-    return Outcome("TIMEOUT", seconds=time.monotonic() - start)
-
-
-async def _run(left: Server, right: Server, phases: list[list[Query]]) -> list[tuple]:
-    limit = asyncio.Semaphore(IN_FLIGHT)
-    deadline = time.monotonic() + RUN_BUDGET
-
-    async def one(q: Query) -> tuple:
-        async with limit:
-            a, b = await asyncio.gather(ask(left, q, deadline), ask(right, q, deadline))
-            return q, a, b
-
-    results = []
-    for phase in phases:
-        results += await asyncio.gather(*(one(q) for q in phase))
-    return results
+BUDGET = Budget(try_timeout=TRY_TIMEOUT, per_query=QUERY_BUDGET, run=RUN_BUDGET, in_flight=IN_FLIGHT)
 
 
 def compare(left: Server, right: Server, phases: list[list[Query]]) -> list[tuple]:
     """[(query, left outcome, right outcome)] for each phase in turn, in order."""
-    return asyncio.run(_run(left, right, phases))
-
-
-@dataclass(frozen=True)
-class Allowed:
-    """One allowed difference: when it applies (query, Unbound's outcome, ours) and why."""
-
-    name: str
-    reason: str
-    applies: Callable[[Query, Outcome, Outcome], bool]
+    return differential.compare(left, right, phases, Outcome, BUDGET)
 
 
 def _loop_chain_kept(q: Query, left: Outcome, right: Outcome) -> bool:
@@ -289,42 +244,6 @@ ALLOWED: list[Allowed] = [
 ]
 
 
-def report(results: list[tuple], allowed: list[Allowed], title: str) -> tuple[int, list[tuple]]:
-    """Print the counts and examples; return (equal count, uncategorised differences)."""
-    per_cat = collections.Counter(q.category for q, _, _ in results)
-    diff_cat: collections.Counter = collections.Counter()
-    excused: collections.Counter = collections.Counter()
-    bad = []
-    for q, a, b in results:
-        if a.key() == b.key():
-            continue
-        diff_cat[q.category] += 1
-        hit = next((x for x in allowed if x.applies(q, a, b)), None)
-        if hit is None:
-            bad.append((q, a, b))
-        else:
-            excused[hit.name] += 1
-    equal = len(results) - sum(diff_cat.values())
-    print(f"\n{title}: total {len(results)}, equal {equal} "
-          f"({100.0 * equal / max(1, len(results)):.2f} %), different {sum(diff_cat.values())}, "
-          f"uncategorised {len(bad)}")
-    print("left rcodes:", dict(collections.Counter(a.rcode for _, a, _ in results)))
-    print("right rcodes:", dict(collections.Counter(b.rcode for _, _, b in results)))
-    for side, pick in (("left", 1), ("right", 2)):
-        slow = sorted(results, key=lambda r: -r[pick].seconds)[:3]
-        print(f"slowest {side}:", ", ".join(f"{r[0].qname} {r[0].qtype} {r[pick].seconds:.1f} s"
-                                            for r in slow))
-    for cat in sorted(per_cat):
-        print(f"  {cat:20} {per_cat[cat]:5} queries, {diff_cat[cat]:4} different")
-    for name, n in excused.items():
-        print(f"  allowed '{name}': {n}")
-    for q, a, b in bad[:25]:
-        print(f"--- {q.qname} {q.qtype} [{q.category}]")
-        print(f"    left  {a.rcode}: {a.rrsets_text()}")
-        print(f"    right {b.rcode}: {b.rrsets_text()}")
-    return equal, bad
-
-
 # --- fixtures and tests ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -342,10 +261,7 @@ def net(tmp_path_factory):
 @pytest.fixture(scope="module")
 def corpus(net) -> list[Query]:
     queries = build_corpus(net)
-    counts = category_counts(queries)
-    print("\ncorpus:", dict(sorted(counts.items())))
-    short = {c: (counts[c], n) for c, n in MINIMUMS.items() if counts[c] < n}
-    assert not short, f"corpus categories below their minimum (have, want): {short}"
+    check_minimums(category_counts(queries), MINIMUMS)
     return queries
 
 
