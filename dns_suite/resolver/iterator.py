@@ -131,6 +131,8 @@ class Resolver:
                 return [Answer(client=client, wire=_render(msg, outcome, tcp))]
         do = bool(msg.edns and msg.edns.do)
         cd = bool(msg.flags & Flag.CD)
+        if not msg.flags & Flag.RD:
+            return [Answer(client=client, wire=self._from_cache_only(msg, Budget(now=now, do=do, cd=cd), tcp))]
         key = (q.qname.key, q.qtype, do, cd)
         entry = _Client(handle=client, query=msg, tcp=tcp, wire=query)
         task = self.tasks.get(key)
@@ -148,6 +150,26 @@ class Resolver:
             refused = Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "too many resolutions in flight"))
             return [Answer(client=client, wire=_render(msg, refused, tcp))]
         return actions
+
+    def _from_cache_only(self, msg: Message, ctx: Budget, tcp: bool) -> bytes:
+        """The reply to an RD=0 query: what the cache holds, never an upstream query.
+
+        The resolution runs until it would send its first query: an answer found in the cache
+        (CNAME chains included) is sent as for RD=1; anything that needs a server is REFUSED,
+        the rcode Unbound gives RD=0 queries (its default ``access-control: allow`` refuses
+        them all; ``allow_snoop`` answers hits and refers misses to a cached delegation).
+        """
+        q = msg.question[0]
+        gen = self.iteration.answer(ctx, q.qname, q.qtype)
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return _render(msg, stop.value, tcp)
+        except Exception:  # noqa: BLE001 - our bug: log it, SERVFAIL, keep serving (DESIGN convention 4)
+            log.exception("cache-only answer to %s failed", q.qname)
+            return _render(msg, Outcome(rcode=SERVFAIL, ede=(EDE_OTHER, "internal error")), tcp)
+        gen.close()  # it wanted a server: not for RD=0
+        return _render(msg, Outcome(rcode=REFUSED), tcp)
 
     @property
     def cached_reply(self) -> Callable[[bytes, float], object]:
