@@ -10,6 +10,8 @@ key                        entry
 ``(name.key, NXD)``        NXDOMAIN for the name (RFC 2308 §5; RFC 8020 below it)
 ``(name.key, FAIL-qtype)`` a recent SERVFAIL for (name, qtype), briefly
 ``(name.key, PARENT-t)``   glue of type t as the parent's referral gave it
+``(o.key+z.key, AGGR-t)``  a validated NSEC (t 47) at owner o of zone z, or z's SOA
+                           (t 6, o = z), kept for RFC 8198 (resolver/aggressive.py)
 =========================  =====================================================
 
 Entries hold absolute expiry times (``now`` + TTL, monotonic seconds); answers count the
@@ -33,6 +35,7 @@ from dns_suite.wire.message import RR
 NXD = -1    # key type of an NXDOMAIN entry
 FAIL = -2   # key type of a cached SERVFAIL (FAIL - qtype)
 PARENT = -100000  # key type of glue kept as the parent side saw it (PARENT - rrtype)
+AGGRESSIVE = -300000  # key type of validated denial records kept for RFC 8198 (AGGRESSIVE - rrtype)
 CNAME, SOA = 5, 6
 
 # ranks, RFC 2181 §5.4.1 (higher is more trustworthy)
@@ -169,12 +172,13 @@ class Cache:
 
     # --- storing -----------------------------------------------------------
     def put(self, rrs: tuple[RR, ...], rank: int, now: float, *, key: tuple[bytes, int] | None = None,
-            sec: Security = NONE) -> bool:
+            sec: Security = NONE, extra: int = 0) -> bool:
         """Store one RRset (all ``rrs`` share owner and type); TTL = their smallest, capped.
 
         ``key`` overrides (owner, type): a DNAME and its synthesized CNAME are stored
         under the CNAME's owner. ``sec``: its validation status and DNSSEC records; an
         unexpired SECURE RRset is replaced only by SECURE data or data of a higher rank.
+        ``extra``: octets charged besides the records (an index kept elsewhere for it).
 
         Returns:
             True when stored; False when an unexpired RRset of a higher rank is kept.
@@ -187,7 +191,8 @@ class Cache:
         ttl = min(max(min(_ttl_of(r) for r in rrs), self.min_ttl), self.max_ttl)
         if key[1] == 39 and old is None:
             self.dnames += 1
-        self._set(key, Entry(rrs=rrs, ttl=ttl, expires=now + ttl, rank=rank, size=_size(rrs, sec), sec=sec))
+        self._set(key, Entry(rrs=rrs, ttl=ttl, expires=now + ttl, rank=rank, size=_size(rrs, sec) + extra,
+                             sec=sec))
         return True
 
     def put_negative(self, name_key: bytes, qtype: int, kind: str, soa: tuple[RR, ...], now: float, *,

@@ -138,6 +138,12 @@ def _closest_encloser(qname: Name, nsecs: list[_Nsec]) -> Name:
     return best
 
 
+def closest_encloser(qname: Name, proof: tuple[RR, ...]) -> Name:
+    """The longest ancestor of ``qname`` shared with the owner or next name of an NSEC in
+    ``proof`` (RFC 4035 §5.4; the root when there is none): where a wildcard would be."""
+    return _closest_encloser(qname, _nsecs(proof))
+
+
 def _common(a: Name, b: Name) -> Name:
     name = a
     while not b.is_subdomain(name):
