@@ -599,6 +599,8 @@ class ResolverConfig(EncryptedAndCookies):
         trust_anchor_files (tuple[str, ...]): Files of such records, relative to the config file.
         negative_trust_anchors (tuple[str, ...]): Names not validated, with everything below
             them (RFC 7646).
+        aggressive_nsec (bool): Answer NXDOMAIN and NODATA from validated NSEC records already
+            cached, without asking upstream (RFC 8198; as Unbound's ``aggressive-nsec: yes``).
     """
 
     listen: tuple[str, ...] = _field(("127.0.0.1:53", "[::1]:53"), check=listen_addresses)
@@ -644,6 +646,7 @@ class ResolverConfig(EncryptedAndCookies):
     trust_anchors: tuple[str, ...] = _field((), check=_anchor_texts)
     trust_anchor_files: tuple[str, ...] = ()
     negative_trust_anchors: tuple[str, ...] = _field((), check=_domain_names)
+    aggressive_nsec: bool = True
 
 
 def _resolver_problem(cfg: ResolverConfig) -> tuple[str, str] | None:

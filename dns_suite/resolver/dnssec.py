@@ -21,6 +21,8 @@ NXDOMAIN / NODATA                 SOA and NSEC/NSEC3 signatures, then the denial
                                   end is asked on its own (``found.kind`` becomes CNAME)
 ================================  ==============================================================
 
+Secure denials feed :class:`~dns_suite.resolver.aggressive.AggressiveNsec` (RFC 8198,
+``aggressive_nsec``), and :meth:`Validator.synthesise` answers a cache miss from it when allowed.
 When answering, :meth:`Validator.recheck` says a cached RRset must be fetched again (it was
 stored unvalidated and the client wants validation), :meth:`Validator.refusal` turns bogus
 data into SERVFAIL with its extended error (unless CD), and :meth:`Validator.records` adds
@@ -32,6 +34,7 @@ from __future__ import annotations
 from typing import Callable, Generator
 
 from dns_suite.resolver import cache as C
+from dns_suite.resolver.aggressive import AggressiveNsec
 from dns_suite.resolver.cache import Cache, Hit
 from dns_suite.resolver.denial import prove_nodata, prove_nxdomain, prove_wildcard
 from dns_suite.resolver.keychain import BOGUS_TTL, KeyChain, verified_proof
@@ -66,11 +69,14 @@ class Validator:
 
     def __init__(self, settings: Settings, hints: Hints, cache: Cache, wall: Callable[[], int] | None) -> None:
         self.chain = KeyChain(cache, wall or _no_wall)
+        self.aggressive = AggressiveNsec(cache)
         self.configure(settings, hints)
 
     def configure(self, settings: Settings, hints: Hints) -> None:
         """Settings or hints changed (SIGHUP): anchors rebuilt, key entries dropped."""
         self.enabled = settings.dnssec
+        self.aggressive_on = settings.dnssec and settings.aggressive_nsec
+        self.aggressive.clear()
         anchors = TrustAnchors(hints.anchors, settings.trust_anchors, settings.negative_trust_anchors) \
             if settings.dnssec else TrustAnchors()
         self.chain.reset(anchors)
@@ -106,6 +112,17 @@ class Validator:
             self.chain.on_referral(found.cut, found.proof, now)
 
     # --- answering ------------------------------------------------------------------------------
+    def synthesise(self, name: Name, qtype: int, ctx: Budget) -> Hit | None:
+        """RFC 8198: a SECURE NXDOMAIN or NODATA hit for a cache miss, proven by validated NSEC
+        records already cached (see aggressive.py), or None. Never with ``aggressive_nsec`` or
+        ``dnssec`` off, for a client that set CD, for the key chain's fetches, or for a name
+        without a trust anchor above it or under a negative trust anchor (RFC 7646)."""
+        if not self.aggressive_on or ctx.cd or ctx.raw or not self.aggressive.zones:
+            return None
+        if not self.anchors.covered(name):
+            return None
+        return self.aggressive.synthesise(name, qtype, ctx.now)
+
     def recheck(self, hit: Hit, name: Name, ctx: Budget) -> bool:
         """A cached hit stored unvalidated that this client needs validated: ask again."""
         return (hit.sec.status == UNCHECKED and not ctx.cd and not ctx.raw and hit.kind != C.SERVFAIL
@@ -148,6 +165,8 @@ class Validator:
                 verdict, proof = yield from self._wildcard(ctx, data[0].owner, verdict, found.proof)
             found.sec[key] = Security(verdict.status, verdict.why, sigs, proof)
             found.chain[index] = _capped(rrset, verdict)
+            if proof and verdict.status == SECURE and self.aggressive_on:
+                self.aggressive.learn(proof, ctx.now, self.chain.wall())
         if found.kind in (NXDOMAIN, NODATA) and found.end is not None:
             soa_sigs = found.sigs.get((found.soa[0].owner.key, SOA), ()) if found.soa else ()
             if not validate or not self.anchors.covered(found.end):
@@ -161,6 +180,8 @@ class Validator:
                 found.kind = CNAME_KIND
                 return
             found.sec[(found.end.key, NEGATIVE)] = Security(verdict.status, verdict.why, soa_sigs, found.proof)
+            if verdict.status == SECURE and found.soa and self.aggressive_on:
+                self.aggressive.learn(found.proof, ctx.now, self.chain.wall(), found.soa[:1], soa_sigs)
             if verdict.status == BOGUS and found.soa:
                 found.soa = _capped(found.soa, verdict)
 

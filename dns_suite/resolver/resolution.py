@@ -6,7 +6,8 @@ None (timeout, network error, malformed or mismatched reply); it returns an
 :class:`Outcome`. The driver (iterator.py) turns each Ask into a SendQuery and feeds
 replies back, so the logic reads top to bottom while staying free of I/O:
 
-* ``answer(name, qtype)``: the cache first, else ``iterate``; CNAME/DNAME links are
+* ``answer(name, qtype)``: the cache first, then an NXDOMAIN/NODATA proven by validated
+  NSEC records in the cache (RFC 8198, aggressive.py), else ``iterate``; CNAME/DNAME links are
   followed, each name once (a loop -> SERVFAIL), at most ``max_cname`` links.
 * ``iterate``: from the deepest cached zone cut with usable addresses (or the root,
   primed from the hints), ask servers in RTT order; a referral moves down (NS and glue
@@ -67,6 +68,8 @@ class Iteration(Asker):
             hit = self._cached(name, qtype, ctx.now)
             if hit is not None and self.validator.recheck(hit, name, ctx):
                 hit = None
+            if hit is None:
+                hit = self.validator.synthesise(name, qtype, ctx)  # RFC 8198, from cached NSEC
             if hit is None:
                 cached = False
                 hit = yield from self.iterate(ctx, name, qtype)

@@ -72,6 +72,8 @@ class Settings:
         trust_anchors: more trust anchors, DS or DNSKEY records in zone-file text; they
             replace the shipped ones for the names they anchor.
         negative_trust_anchors: names (and everything below them) not validated (RFC 7646).
+        aggressive_nsec: answer NXDOMAIN and NODATA from validated NSEC records already
+            cached, without asking upstream (RFC 8198; Unbound's ``aggressive-nsec``).
         forwards: forward and stub zones.
     """
 
@@ -102,4 +104,5 @@ class Settings:
     dnssec: bool = True
     trust_anchors: tuple[str, ...] = ()
     negative_trust_anchors: tuple[str, ...] = ()
+    aggressive_nsec: bool = True
     forwards: tuple[ServerSet, ...] = field(default=())
