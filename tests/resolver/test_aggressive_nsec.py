@@ -140,9 +140,9 @@ def _rr(owner: str, rrtype: int, rdata: bytes, ttl: int = 300) -> RR:
     return RR(owner=Name.from_text(owner), rrtype=rrtype, rrclass=1, ttl=ttl, rdata=rdata)
 
 
-def _sig(owner: str, zone: str, *, expiration: int = NOW + 1000, original: int = 300) -> RR:
-    """An RRSIG over NSEC (the signature bytes are not checked here: learn trusts its caller)."""
-    rdata = ((47).to_bytes(2, "big") + bytes([15, Name.from_text(owner).label_count()])
+def _sig(owner: str, zone: str, *, expiration: int = NOW + 1000, original: int = 300, covered: int = 47) -> RR:
+    """An RRSIG over ``covered`` (the signature bytes are not checked here: learn trusts its caller)."""
+    rdata = (covered.to_bytes(2, "big") + bytes([15, Name.from_text(owner).label_count()])
              + original.to_bytes(4, "big") + expiration.to_bytes(4, "big") + (NOW - 10).to_bytes(4, "big")
              + (1234).to_bytes(2, "big") + Name.from_text(zone).wire + b"sig")
     return _rr(owner, 46, rdata)
@@ -172,3 +172,62 @@ def test_index_sweeps_gone_records() -> None:
     for i, owner in enumerate(("a.t.", "b.t.", "c.t.")):
         index.learn((_nsec(owner, "z.t."), _sig(owner, "t.")), float(i * 400), NOW)
     assert index.names == 1  # the first two had expired when the third came
+
+
+# --- NSEC3 (RFC 8198 §5.2), on a hand-made chain: n3. (SOA NS), a.n3. (A), opt-out or not ---------
+
+def _bitmap(types: list[int]) -> bytes:
+    bits = bytearray(32)
+    for t in types:
+        bits[t // 8] |= 0x80 >> (t % 8)
+    length = max(t // 8 for t in types) + 1
+    return bytes([0, length]) + bytes(bits[:length])
+
+
+def _nsec3_chain(names: dict[str, list[int]], *, optout: bool = False) -> tuple[RR, ...]:
+    import base64
+
+    from dns_suite.resolver.denial import nsec3_hash
+
+    salt, iterations = b"\xab", 2
+    hashed = sorted((nsec3_hash(Name.from_text(n), salt, iterations), types) for n, types in names.items())
+    out: list[RR] = []
+    for i, (digest, types) in enumerate(hashed):
+        nxt = hashed[(i + 1) % len(hashed)][0]
+        owner = base64.b32hexencode(digest).decode().lower() + ".n3."
+        rdata = (bytes([1, 1 if optout else 0]) + iterations.to_bytes(2, "big") + bytes([len(salt)]) + salt
+                 + bytes([len(nxt)]) + nxt + _bitmap(types + [46]))
+        out += [_rr(owner, 50, rdata), _sig(owner, "n3.", covered=50)]
+    return tuple(out)
+
+
+def _n3_index(optout: bool = False) -> AggressiveNsec:
+    index = AggressiveNsec(Cache())
+    soa = (_rr("n3.", 6, Name.from_text("ns.n3.").wire * 2 + bytes(16) + (60).to_bytes(4, "big")),)
+    soa_sig = _sig("n3.", "n3.", covered=6)
+    chain = _nsec3_chain({"n3.": [2, 6], "a.n3.": [1], "b.n3.": [16]}, optout=optout)
+    assert index.learn(chain, 0.0, NOW, soa, (soa_sig,)) == 3
+    return index
+
+
+@pytest.mark.parametrize(("qname", "qtype", "kind"), [
+    ("x.n3.", 1, "nxdomain"),
+    ("y.z.n3.", 16, "nxdomain"),
+    ("a.n3.", 16, "nodata"),
+    ("n3.", 1, "nodata"),
+    ("a.n3.", 1, None),          # the type exists
+    ("a.n3.", 255, None),        # ANY is never denied from a bitmap
+])
+def test_nsec3_synthesis(qname, qtype, kind) -> None:
+    hit = _n3_index().synthesise(Name.from_text(qname), qtype, 10.0)
+    assert (hit.kind if hit else None) == kind
+    if hit:
+        assert hit.sec.status == "secure" and hit.left == 60  # SOA MINIMUM 60 (the NSEC3 has 290 s left)
+        assert any(r.rrtype == 50 for r in hit.sec.proof) and hit.soa
+
+
+def test_nsec3_opt_out_span_proves_no_nxdomain() -> None:
+    index = _n3_index(optout=True)
+    assert index.synthesise(Name.from_text("x.n3."), 1, 10.0) is None  # an insecure delegation may be there
+    hit = index.synthesise(Name.from_text("a.n3."), 16, 10.0)  # a matching NSEC3 still proves NODATA
+    assert hit is not None and hit.kind == "nodata"
