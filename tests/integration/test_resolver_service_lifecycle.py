@@ -1,5 +1,6 @@
 """``dns-suite resolver`` as a process: TCP pipelining, dead workers replaced (the
-authoritative server's too), and a second instance on a taken address.
+authoritative server's too), a second instance on a taken address, and SIGTERM with TCP
+clients connected.
 
 Runs on the lab Internet of test_resolver_service.py (two ``dns-suite authoritative`` on
 loopback: a root and the ``test.``/``example.test.`` server). A "slow" upstream is the
@@ -163,4 +164,33 @@ def test_second_instance_on_the_same_address_fails_to_start(lab, tmp_path, secon
         assert ask(r.port, "www.example.test")[0] == "NOERROR"
         assert len(children(r.server.proc.pid)) == 2
     finally:
+        r.server.stop()
+
+
+# --- stopping with TCP clients connected ----------------------------------------------------
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_with_tcp_clients_connected_logs_no_traceback(lab, tmp_path, workers: int) -> None:
+    """SIGTERM while 3 TCP connections sit idle and one has a query waiting for a silent
+    server: exit 0, "stopped", and nothing from asyncio on stderr (no traceback, no task
+    destroyed while pending)."""
+    r = Resolver(lab, tmp_path, extra=f"workers = {workers}\n")
+    conns: list[socket.socket] = []
+    try:
+        conns = [socket.create_connection((HOST, r.port), timeout=READ_TIMEOUT) for _ in range(4)]
+        busy = conns[-1]
+        busy.sendall(frame("www.example.test", 3))  # now cached by the worker serving ``busy``
+        assert read_reply(busy).id == 3
+        with stopped(lab[3][1].proc):
+            busy.sendall(frame("pending.example.test", 1) + frame("www.example.test", 2))
+            assert read_reply(busy).id == 2  # so the query for pending.example.test is in flight
+            r.server.proc.send_signal(signal.SIGTERM)
+            assert r.server.proc.wait(WAIT) == 0, r.server.log_text()
+        log = r.server.log.read_text(errors="replace")
+        assert log.count("stopped") == workers
+        for bad in ("Traceback", "Task was destroyed", "CancelledError", "Exception in callback", " error "):
+            assert bad not in log, log
+    finally:
+        for c in conns:
+            c.close()
         r.server.stop()
