@@ -21,7 +21,9 @@ CPU 1 and everything else (authoritative servers, dnsperf, this script) to CPU 0
    of 100 alternating between the resolvers; median and p95 per resolver and the ratios. The
    answers (rcode, AD, answer RRsets) are compared. Unbound answers many of them without asking
    anyone: NXDOMAIN and NODATA synthesised from NSEC records it has cached (RFC 8198,
-   aggressive-nsec, on by default), which ours does not do.
+   aggressive-nsec, on by default); ours does too since resolver/aggressive.py (NSEC and NSEC3;
+   ``aggressive_nsec``): cold median 4.52 -> 1.70 ms, p95 12.30 -> 5.04 ms in one run each before
+   and after (Unbound 0.67/5.02 and 0.37/1.20 in the same runs), rcode and AD still equal on all.
 2. Validated cache-hit qps: both caches warmed with the positive answers of the secure zones
    (one dnsperf pass), then ``dnsperf -l SECONDS -c 4 -q 100`` with DO set (``-D``, answers
    with RRSIGs and AD) and without (no EDNS), alternating for ``--rounds`` rounds: qps, the
