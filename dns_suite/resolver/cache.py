@@ -314,6 +314,12 @@ class Cache:
         for key in [k for k, e in self.entries.items() if e.expires < limit]:
             self.bytes -= self.entries.pop(key).size
 
+    def clear(self) -> None:
+        """Drop every entry (a change of trust anchors: statuses were judged under the old ones)."""
+        self.entries.clear()
+        self.bytes = 0
+        self.dnames = 0
+
     def stats(self) -> dict[str, int]:
         """Counters: hits, misses, evictions, bytes, entries."""
         return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,

@@ -204,8 +204,14 @@ class Resolver:
         yield from self.iteration.iterate(ctx, q.qname, q.qtype)
         return Outcome(rcode=NOERROR)
 
-    def reconfigure(self, settings: Settings, hints: Hints) -> None:
-        """New settings and hints (SIGHUP); the cache stays, rendered replies are dropped."""
+    def reconfigure(self, settings: Settings, hints: Hints) -> bool:
+        """New settings and hints (SIGHUP): rendered replies are dropped; the cache stays unless
+        what judges DNSSEC changed (``dnssec``, trust anchors, negative trust anchors): every
+        entry's security status was set under the old ones, so the cache is emptied (as Unbound
+        does on reload). Returns True when it was."""
+        trust = (settings.dnssec, settings.trust_anchors, settings.negative_trust_anchors, hints.anchors)
+        old = self.settings
+        flush = trust != (old.dnssec, old.trust_anchors, old.negative_trust_anchors, self.iteration.hints.anchors)
         self.settings = settings
         self.iteration.settings, self.iteration.hints = settings, hints
         self.validator.configure(settings, hints)
@@ -216,6 +222,9 @@ class Resolver:
         self.servers.timeout, self.servers.max_timeout = settings.timeout, settings.max_timeout
         self.servers.lame_ttl = settings.lame_ttl
         self.answers.clear()
+        if flush:
+            cache.clear()
+        return flush
 
     def _abandon(self, task: _Task) -> None:
         """Stop a task: its upstream query is forgotten (a late reply is ignored)."""
@@ -290,7 +299,7 @@ class Resolver:
 def _refusal(msg: Message) -> int | None:
     if msg.opcode != 0:
         return NOTIMP
-    if len(msg.question) != 1:
+    if len(msg.question) != 1 or msg.answer or msg.authority:  # a query carries none (RFC 1035 §4.1)
         return FORMERR
     if msg.edns is not None and msg.edns.version > 0:
         return BADVERS

@@ -62,6 +62,7 @@ from dns_suite.chain.cookies import finish as finish_cookie
 from dns_suite.resolver.protect import ResolverProtection
 from dns_suite.resolver.settings import Hints, ServerSet, Settings
 from dns_suite.resolver.trust import TrustAnchors
+from dns_suite.resolver.validate import unusable_anchors
 from dns_suite.resolver.upstream import Upstream
 from dns_suite.wire.name import Name
 from dns_suite.wire.types import Rcode
@@ -92,7 +93,10 @@ def settings_from_config(cfg: ResolverConfig) -> Settings:
     for path in cfg.trust_anchor_files:
         with open(path, encoding="utf-8") as handle:
             knobs["trust_anchors"] += (handle.read(),)
-    TrustAnchors((), knobs["trust_anchors"], knobs["negative_trust_anchors"])
+    checked = TrustAnchors((), knobs["trust_anchors"], knobs["negative_trust_anchors"])
+    for name in unusable_anchors(checked):
+        log.warning("trust anchor for %s has no DS digest/algorithm or DNSKEY algorithm this validator "
+                    "implements: the zone and everything below it will be insecure (not validated)", name)
     forwards = tuple(
         ServerSet(zone=Name.from_text(z.zone if z.zone.endswith(".") else z.zone + "."),
                   servers=tuple(parse_server(s) for s in z.servers), recursive=recursive)
@@ -404,9 +408,12 @@ class ResolverService:
         if "log_level" not in self.overrides:
             logging.getLogger().setLevel(cfg.log_level.upper())
         if (settings, hints) != (self.settings, self.hints):
-            self.core.reconfigure(settings, hints)  # the cache stays
+            flushed = self.core.reconfigure(settings, hints)
             self.settings, self.hints = settings, hints
-            log.info("reload: new resolver settings and root hints applied, cache kept")
+            if flushed:  # statuses judged under the old anchors must not be served
+                log.warning("reload: DNSSEC settings or trust anchors changed: cache flushed")
+            else:
+                log.info("reload: new resolver settings and root hints applied, cache kept")
         kept = [what for what, old, new in (
             ("listen", self.cfg.listen, cfg.listen), ("workers", self.cfg.workers, cfg.workers)) if old != new]
         if kept:

@@ -253,6 +253,15 @@ def ds_usable(ds: list) -> list:
     return usable
 
 
+def unusable_anchors(anchors) -> list[str]:
+    """Names (text) of the :class:`~dns_suite.resolver.trust.TrustAnchors` whose DS records all
+    have a digest type or algorithm not implemented here and whose DNSKEYs none an algorithm
+    implemented: such a zone is insecure, not bogus (RFC 4035 §5.2), which from a typo in an
+    anchor would silently turn validation off below it."""
+    return [anchor.name.to_text() for anchor in anchors.anchors.values()
+            if not ds_usable(list(anchor.ds)) and not supported_keys(list(anchor.dnskey))]
+
+
 def _matches_ds(key, owner: dns.name.Name, ds) -> bool:
     if key.algorithm != ds.algorithm or dns.dnssec.key_id(key) != ds.key_tag:
         return False
