@@ -178,6 +178,8 @@ def prefork(count: int, serve: Callable[[int], int],
     :data:`RESTART_WINDOW` seconds (more wait); after SIGTERM/SIGINT none is restarted.
     ``alongside(pids)``, when given, is called in the parent once the workers run (it may
     start daemon threads: the observability listener); ``pids`` is kept up to date in place.
+    When ``alongside`` also has ``before_fork(index)`` and ``forked(index, pid)``, they are
+    called around each restart (resolver/observe.py: a fresh metrics feed for the new worker).
 
     Returns:
         0 when every worker exited 0 at the end, else the first non-zero status seen (a dead
@@ -226,7 +228,11 @@ def prefork(count: int, serve: Callable[[int], int],
         if stopping:
             continue
         budget.spend(time.monotonic())
+        if hasattr(alongside, "before_fork"):
+            alongside.before_fork(index)
         pids[index] = _fork_worker(parent, index, serve, (wake_r, wake_w), inherit)
+        if hasattr(alongside, "forked"):
+            alongside.forked(index, pids[index])
         log.info("worker %d restarted pid=%d", index, pids[index])
     os.close(wake_r)
     os.close(wake_w)

@@ -105,20 +105,61 @@ class Observer:
         return snap
 
 
-def serve_parent(cfg: ResolverConfig, feeds: list[Feed]):
-    """For runtime.prefork's parent (``workers = N``): returns ``alongside(pids)``, which serves
-    ``http_listen`` from a daemon thread with the workers' reports added up."""
-    def alongside(pids: list[int]) -> None:
-        threading.Thread(target=lambda: asyncio.run(_parent(cfg, feeds, pids)), name="observe",
-                         daemon=True).start()
-
-    return alongside
+def serve_parent(cfg: ResolverConfig, feeds: list[Feed]) -> ParentObserver:
+    """For runtime.prefork's parent (``workers = N``): the ``alongside(pids)`` that serves
+    ``http_listen`` from a daemon thread with the workers' reports added up, and gives a
+    restarted worker a fresh feed (see :class:`ParentObserver`)."""
+    return ParentObserver(cfg, feeds)
 
 
-async def _parent(cfg: ResolverConfig, feeds: list[Feed], pids: list[int]) -> None:
+class ParentObserver:
+    """``alongside`` for :func:`dns_suite.runtime.prefork`, with its restart hooks.
+
+    Called with the workers' pids, it takes the parent's end of each feed and starts the
+    listener thread. When prefork replaces a dead worker it calls :meth:`before_fork` (the
+    worker's slot in ``feeds`` gets a fresh :class:`Feed`, which the new worker takes through
+    :func:`child_feed`) and :meth:`forked` (the parent's end is attached for the new pid), so
+    the new worker's reports count and ``/ready`` sees every worker again.
+    """
+
+    def __init__(self, cfg: ResolverConfig, feeds: list[Feed]) -> None:
+        self.cfg, self.feeds = cfg, feeds
+        self.lock = threading.Lock()
+        self.waiting: list[tuple[int, object]] = []  # (pid, parent's end) not yet attached
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.receiver: Receiver | None = None
+
+    def __call__(self, pids: list[int]) -> None:
+        self.waiting = [(pid, feed.in_parent()) for pid, feed in zip(pids, self.feeds)]
+        threading.Thread(target=lambda: asyncio.run(_parent(self, pids)), name="observe", daemon=True).start()
+
+    def before_fork(self, index: int) -> None:
+        """Worker ``index`` is about to be forked again: a fresh feed for it."""
+        self.feeds[index] = Feed()
+
+    def forked(self, index: int, pid: int) -> None:
+        """Worker ``index`` runs again as ``pid``: read its feed."""
+        sock = self.feeds[index].in_parent()
+        with self.lock:
+            if self.loop is None:
+                self.waiting.append((pid, sock))
+                return
+            loop, receiver = self.loop, self.receiver
+        loop.call_soon_threadsafe(receiver.attach, pid, sock)
+
+    def attach_waiting(self, loop: asyncio.AbstractEventLoop, receiver: Receiver) -> None:
+        """In the listener thread: attach every feed so far, and the later ones as they come."""
+        with self.lock:
+            self.loop, self.receiver = loop, receiver
+            waiting, self.waiting = self.waiting, []
+        for pid, sock in waiting:
+            receiver.attach(pid, sock)
+
+
+async def _parent(parent: ParentObserver, pids: list[int]) -> None:
     receiver = Receiver(asyncio.get_running_loop())
-    for pid, feed in zip(pids, feeds):
-        receiver.attach(pid, feed.in_parent())
+    parent.attach_waiting(asyncio.get_running_loop(), receiver)
+    cfg = parent.cfg
 
     def snapshot() -> Snapshot:
         total = receiver.total()

@@ -24,6 +24,7 @@ import dns.message
 import pytest
 
 from peers import DNS_SUITE, HOST, REPO, free_port, udp_exchange, wait_answering
+from test_observe import http, samples
 from test_resolver_service import Resolver, _start, ask, lab  # noqa: F401 - lab is a fixture
 
 pytestmark = pytest.mark.integration
@@ -112,11 +113,15 @@ def kill_a_worker_then_stop(server, count: int, check_answers) -> None:
 
 
 def test_resolver_worker_killed_is_restarted(lab, tmp_path) -> None:
-    r = Resolver(lab, tmp_path, extra="workers = 2\n")
+    """Also: the new worker reports to the parent's http_listen (/ready, dns_workers 2)."""
+    http_port = free_port()
+    r = Resolver(lab, tmp_path, extra=f'workers = 2\nhttp_listen = "{HOST}:{http_port}"\n')
 
     def answers() -> None:
         for i in range(8):  # source ports spread over both workers
             assert ask(r.port, "www.example.test", tcp=bool(i % 2))[0] == "NOERROR"
+        wait_until(lambda: http(http_port, "/ready")[0] == 200, "/ready after the restart", r.server)
+        assert samples(http(http_port, "/metrics")[1], "dns_workers") == {(("service", "resolver"),): 2.0}
 
     try:
         kill_a_worker_then_stop(r.server, 2, answers)
