@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from dns_suite.zone.errors import RdataError
+from dns_suite.zone.errors import RdataError, shown
 
 MAX_RECORDS = 1_000_000
 MAX_WIDTH = 127  # BIND formats into a 128-octet buffer
@@ -63,11 +63,11 @@ def substitute(template: str, value: int) -> str:
                 continue
             m = _MODIFIER.match(template, i + 1)
             if i + 1 < n and template[i + 1] == "{" and m is None:
-                raise RdataError(f"bad $GENERATE modifier in {template!r}")
+                raise RdataError(f"bad $GENERATE modifier in {shown(template)}")
             if m:
                 offset, width, base = int(m.group(1)), int(m.group(2) or 0), m.group(3) or "d"
                 if width > MAX_WIDTH:
-                    raise RdataError(f"$GENERATE width over {MAX_WIDTH} in {template!r}")
+                    raise RdataError(f"$GENERATE width over {MAX_WIDTH} in {shown(template)}")
                 out.append(_format(value + offset, width, base))
                 i = m.end()
             else:
@@ -92,10 +92,10 @@ def expand(args: list[str]) -> Iterator[list[str]]:
         raise RdataError("$GENERATE needs a range, lhs, type and rhs")
     m = _RANGE.fullmatch(args[0])
     if m is None:
-        raise RdataError(f"bad $GENERATE range {args[0]!r}")
+        raise RdataError(f"bad $GENERATE range {shown(args[0])}")
     start, stop, step = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
     if stop < start or step < 1:
-        raise RdataError(f"bad $GENERATE range {args[0]!r}")
+        raise RdataError(f"bad $GENERATE range {shown(args[0])}")
     if (stop - start) // step + 1 > MAX_RECORDS:
         raise RdataError(f"$GENERATE range makes more than {MAX_RECORDS} records")
     lhs, middle, rhs = args[1], args[2:-1], args[-1]

@@ -20,7 +20,7 @@ from typing import Callable
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.rdata import LAYOUTS, decode_rdata
 from dns_suite.wire.types import RRType
-from dns_suite.zone.errors import RdataError
+from dns_suite.zone.errors import RdataError, shown
 
 NameFn = Callable[[str], bytes]
 
@@ -40,7 +40,7 @@ class Glued(str):
 def uint(tok: str, bits: int) -> int:
     """An unsigned decimal of ``bits`` bits (ASCII digits only)."""
     if not (tok.isdigit() and tok.isascii()):
-        raise RdataError(f"not a number: {tok!r}")
+        raise RdataError(f"not a number: {shown(tok)}")
     value = int(tok)
     if value >> bits:
         raise RdataError(f"{tok} does not fit in {bits} bits")
@@ -67,7 +67,7 @@ def unescape(tok: str) -> bytes:
         if raw[i + 1:i + 2].isdigit():
             digits = raw[i + 1:i + 4]
             if len(digits) != 3 or not digits.isdigit() or int(digits) > 255:
-                raise RdataError(f"bad \\DDD escape in {tok!r}")
+                raise RdataError(f"bad \\DDD escape in {shown(tok)}")
             out.append(int(digits))
             i += 4
         else:
@@ -92,7 +92,7 @@ def hexdata(toks: list[str], allow_empty: bool = False) -> bytes:
     try:
         data = bytes.fromhex(text)
     except ValueError:
-        raise RdataError(f"bad hex {text[:40]!r}") from None
+        raise RdataError(f"bad hex {shown(text)}") from None
     if not data and not allow_empty:
         raise RdataError("missing hex data")
     return data
@@ -104,7 +104,7 @@ def b64data(toks: list[str]) -> bytes:
     try:
         return binascii.a2b_base64(text.encode(), strict_mode=True)
     except (binascii.Error, ValueError):
-        raise RdataError(f"bad base64 {text[:40]!r}") from None
+        raise RdataError(f"bad base64 {shown(text)}") from None
 
 
 _IPV4 = re.compile(r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}").fullmatch
@@ -114,23 +114,23 @@ _IPV4_ZEROS = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}").fullmatch
 def ipv4(tok: str) -> bytes:
     """A dotted-quad IPv4 address, four decimal octets without leading zeros."""
     if _IPV4(tok) is None:
-        raise RdataError(f"bad IPv4 address {tok!r}" + (": leading zero (octal to some readers)"
+        raise RdataError(f"bad IPv4 address {shown(tok)}" + (": leading zero (octal to some readers)"
                                                        if _IPV4_ZEROS(tok) else ""))
     parts = tok.split(".")
     try:
         return bytes((int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])))
     except ValueError:
-        raise RdataError(f"bad IPv4 address {tok!r}") from None
+        raise RdataError(f"bad IPv4 address {shown(tok)}") from None
 
 
 def ipv6(tok: str) -> bytes:
     """An IPv6 address (RFC 4291 §2.2 text forms; no zone index)."""
     if "%" in tok:
-        raise RdataError(f"bad IPv6 address {tok!r}: zone index")
+        raise RdataError(f"bad IPv6 address {shown(tok)}: zone index")
     try:
         return ipaddress.IPv6Address(tok).packed
     except ValueError:
-        raise RdataError(f"bad IPv6 address {tok!r}") from None
+        raise RdataError(f"bad IPv6 address {shown(tok)}") from None
 
 
 #: DNSSEC algorithm mnemonics, dashes dropped (RFC 4034 Appendix A.1, IANA registry).
@@ -147,7 +147,7 @@ def algorithm(tok: str) -> int:
         return uint(tok, 8)
     code = _ALGORITHMS.get(tok.upper().replace("-", ""))
     if code is None:
-        raise RdataError(f"unknown DNSSEC algorithm {tok!r}")
+        raise RdataError(f"unknown DNSSEC algorithm {shown(tok)}")
     return code
 
 
@@ -156,7 +156,7 @@ def rrtype_code(tok: str) -> int:
     try:
         return int(RRType.from_text(tok))
     except ValueError:
-        raise RdataError(f"unknown type {tok!r}") from None
+        raise RdataError(f"unknown type {shown(tok)}") from None
 
 
 def type_bitmap(toks: list[str]) -> bytes:
@@ -181,7 +181,7 @@ def sigtime(tok: str) -> int:
             stamp = calendar.timegm((int(tok[:4]), int(tok[4:6]), int(tok[6:8]), int(tok[8:10]),
                                      int(tok[10:12]), int(tok[12:14]), 0, 0, 0))
         except (ValueError, OverflowError):
-            raise RdataError(f"bad time {tok!r}") from None
+            raise RdataError(f"bad time {shown(tok)}") from None
         return stamp & 0xFFFFFFFF
     return uint(tok, 32)
 
@@ -236,7 +236,7 @@ def _caa(t, name):
     _need(t, 3, "CAA")
     tag = unescape(t[1])
     if not tag or not tag.isalnum() or len(tag) > 255:
-        raise RdataError(f"bad CAA tag {t[1]!r}")
+        raise RdataError(f"bad CAA tag {shown(t[1])}")
     return bytes((uint(t[0], 8), len(tag))) + tag + unescape(t[2])
 
 
@@ -309,9 +309,9 @@ def _nsec3(t, name):
     try:
         nxt = base64.b32hexdecode(t[4].upper() + "=" * (-len(t[4]) % 8))
     except (binascii.Error, ValueError):
-        raise RdataError(f"bad base32hex {t[4]!r}") from None
+        raise RdataError(f"bad base32hex {shown(t[4])}") from None
     if not 0 < len(nxt) < 256 or base64.b32hexencode(nxt).rstrip(b"=") != t[4].upper().encode():
-        raise RdataError(f"bad next hashed owner {t[4]!r}: not 1-255 octets in canonical "
+        raise RdataError(f"bad next hashed owner {shown(t[4])}: not 1-255 octets in canonical "
                          "base32hex (RFC 5155 §3.3, RFC 4648 §3.5)")
     return (pack("!BBH", uint(t[0], 8), uint(t[1], 8), uint(t[2], 16)) + _salt(t[3])
             + bytes((len(nxt),)) + nxt + type_bitmap(t[5:]))

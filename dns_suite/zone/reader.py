@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.name import Name
 from dns_suite.wire.types import RRClass, RRType
-from dns_suite.zone.errors import RdataError, ZoneError
+from dns_suite.zone.errors import RdataError, ZoneError, clipped, shown
 from dns_suite.zone.rdatatext import PARSERS, Glued, generic, parse_rare
 
 #: ``(owner, ttl, rrtype, rdata, file, line)`` as yielded by :meth:`ZoneReader.records`.
@@ -36,10 +36,19 @@ MAX_INCLUDE_DEPTH = 16
 MAX_GENERATE = 1_000_000  # records from all $GENERATE lines of one zone
 MAX_ERRORS = 100
 MAX_RDATA = 65535  # octets (RDLENGTH is 16 bits, RFC 1035 §3.2.1)
+#: Characters of one token: the longest that can be valid is the hex of the largest rdata
+#: (``\\# 65535`` and 131,070 hex digits); a <character-string> is at most 1,022 (255 ``\\DDD``).
+MAX_TOKEN = 131_072
+#: Characters of one line, and of the lines of one parenthesised record together (1 MiB).
+#: A longer line reaches the reader in pieces of ``MAX_LINE + 1`` characters (see
+#: :meth:`ZoneReader.records`) and is refused without being held whole.
+MAX_LINE = 1 << 20
 _NAME_CACHE_MAX = 65536
 
 _SPECIAL = re.compile(r'[;"()\\]')
-_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(;.*)|([()])|((?:[^\s"();\\]|\\.)+)|(\S))')
+# Possessive (``*+``, ``++``): a long token is scanned with no backtracking stack (a greedy
+# group kept ~200 octets per character of it: 1 MiB of token took ~200 MB).
+_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*+")|(;.*)|([()])|((?:[^\s"();\\]|\\.)++)|(\S))')
 _TTL_PART = re.compile(r"([0-9]+)([wdhms]?)", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _META = frozenset({41, 249, 250, 251, 252, 253, 254, 255})  # OPT, TKEY, TSIG, IXFR ... ANY
@@ -58,7 +67,7 @@ def parse_ttl(tok: str) -> int:
     else:
         parts = _TTL_PART.findall(tok)
         if not parts or "".join(n + u for n, u in parts) != tok or not all(u for _, u in parts):
-            raise RdataError(f"bad TTL {tok!r}")
+            raise RdataError(f"bad TTL {shown(tok)}")
         value = sum(int(n) * _UNITS[u.lower()] for n, u in parts)
     if value > MAX_TTL:
         raise RdataError(f"TTL {tok} over 2**31-1 seconds")
@@ -97,8 +106,27 @@ def tokenize(line: str) -> tuple[list[str], int]:
             tokens.append(word)
             last_end = pos
         elif stray is not None:
-            raise RdataError("unterminated quoted string" if stray == '"' else f"bad character {stray!r}")
+            raise RdataError("unterminated quoted string" if stray == '"' else f"bad character {shown(stray)}")
     return tokens, depth
+
+
+def _long_token(text: str) -> tuple[int, bool]:
+    """The length of the first token of ``text`` over :data:`MAX_TOKEN` characters (0 when
+    none) and whether it runs to the end of ``text``; an unterminated quoted string runs to
+    the end."""
+    pos, end = 0, len(text)
+    while pos < end:
+        m = _TOKEN.match(text, pos, end)
+        if m is None or m.end() == pos or m.lastindex == 2:  # the end, or a comment
+            break
+        group = m.lastindex
+        if group == 5 and m.group(5) == '"':
+            n = end - m.start(5)
+            return (n, True) if n > MAX_TOKEN else (0, False)
+        if m.end(group) - m.start(group) > MAX_TOKEN:
+            return m.end(group) - m.start(group), m.end() == end
+        pos = m.end()
+    return 0, False
 
 
 class ZoneReader:
@@ -138,18 +166,30 @@ class ZoneReader:
     def records(self, lines: Iterable[str], file: str | None = None) -> Iterator[Record]:
         """Yield ``(owner, ttl, rrtype, rdata, file, line)`` for every record.
 
+        Args:
+            lines: the file's lines. A line longer than :data:`MAX_LINE` may come in pieces
+                of ``MAX_LINE + 1`` characters, all but the last without a newline (as
+                ``readline(MAX_LINE + 1)`` gives them); the reader refuses it and skips its
+                other pieces, so no line or token is ever held whole past those limits.
+            file: the name for errors (default: the reader's ``file``).
+
         Raises:
             ZoneError: the first syntax or rdata error, with file and line; with
                 ``keep_going`` errors are collected in :attr:`errors` instead
-                (up to :data:`MAX_ERRORS`) and the bad records skipped.
+                (up to :data:`MAX_ERRORS`) and the bad records skipped. NUL octets in an
+                over-long line stop the file at once (binary data).
         """
         file = self.file if file is None else file
         special = _SPECIAL.search
         record = self._record
         acc: list[str] = []
-        depth = start = 0
-        blank = False
-        for lineno, line in enumerate(lines, 1):
+        depth = start = size = 0
+        blank = skip = False
+        pieces = iter(lines)
+        for lineno, line in enumerate(pieces, 1):
+            if len(line) > MAX_TOKEN and self._overlong(line, pieces, file, lineno):
+                depth, acc, skip = 0, [], False
+                continue
             if depth == 0 and not special(line):  # the fast path
                 tokens = line.split()
                 if not tokens:
@@ -157,20 +197,29 @@ class ZoneReader:
                 blank, start = line[0] in " \t", lineno
             else:
                 if depth == 0:
-                    start, blank, acc = lineno, line[:1] in (" ", "\t"), []
+                    start, blank, acc, size = lineno, line[:1] in (" ", "\t"), [], 0
                 try:
                     more, delta = tokenize(line)
                 except RdataError as exc:
                     self._fail(file, lineno, str(exc))
-                    depth, acc = 0, []
+                    depth, acc, skip = 0, [], False
                     continue
-                acc += more
+                size += len(line)
+                if size > MAX_LINE + 2 and not skip:  # a '(' never closed, or closed too late
+                    self._fail(file, lineno, f"record too long (over {MAX_LINE} characters in "
+                               f"lines {start}-{lineno})")
+                    skip = True
+                if skip:
+                    acc = []
+                else:
+                    acc += more
                 depth += delta
                 if depth < 0:
                     self._fail(file, lineno, "unbalanced ')'")
-                    depth, acc = 0, []
+                    depth, acc, skip = 0, [], False
                     continue
                 if depth or not acc:
+                    skip = skip and depth > 0
                     continue
                 tokens = acc
             try:
@@ -183,10 +232,39 @@ class ZoneReader:
         if depth:
             self._fail(file, start, "unbalanced '(' at end of file")
 
+    def _overlong(self, line: str, pieces: Iterator[str], file: str, lineno: int) -> bool:
+        """Check a line of over :data:`MAX_TOKEN` characters (rare): True when it was refused,
+        for a token over :data:`MAX_TOKEN` or the line over :data:`MAX_LINE` characters; the
+        line's further pieces are then skipped unread into any token.
+
+        Raises:
+            ZoneError: the line holds NUL octets (a binary file): the file is not read on.
+        """
+        cut = False
+        piece = line
+        while len(piece) == MAX_LINE + 1 and piece[-1] != "\n":  # a piece of a longer line
+            piece, cut = next(pieces, ""), True
+        length, at_end = _long_token(line)
+        if length:
+            plus = "+" if cut and at_end else ""
+            reason = f"token too long ({length}{plus} characters, max {MAX_TOKEN})"
+        elif cut or len(line.rstrip("\r\n")) > MAX_LINE:
+            reason = f"line too long ({len(line)}{'+' if cut else ''} characters, max {MAX_LINE})"
+        else:
+            return False
+        if "\0" in line:
+            raise ZoneError(file, lineno, f"{reason}, with NUL octets: binary data, not a zone "
+                            "file; not read further")
+        self._fail(file, lineno, reason)
+        return True
+
     def _fail(self, file: str, line: int, reason: str) -> None:
-        error = ZoneError(file, line, reason)
-        if not self.keep_going or len(self.errors) >= MAX_ERRORS:
+        error = ZoneError(file, line, clipped(reason))
+        if not self.keep_going:
             raise error
+        if len(self.errors) >= MAX_ERRORS:
+            raise ZoneError(file, line, f"too many errors ({MAX_ERRORS} shown), stopping; "
+                            f"the next: {error.reason}")
         self.errors.append(error)
 
     # --- one record ----------------------------------------------------------
@@ -215,7 +293,7 @@ class ZoneReader:
                 break
             if tok[0].isdigit():
                 if ttl is not None:
-                    raise RdataError(f"two TTLs, or a type that is a number: {tok!r}")
+                    raise RdataError(f"two TTLs, or a type that is a number: {shown(tok)}")
                 ttl = self._ttls.get(tok)
                 if ttl is None:
                     ttl = parse_ttl(tok)
@@ -250,7 +328,7 @@ class ZoneReader:
             try:
                 code = int(RRType.from_text(tok))
             except ValueError:
-                raise RdataError(f"unknown type {tok!r}") from None
+                raise RdataError(f"unknown type {shown(tok)}") from None
         if code in _META:
             raise RdataError(f"type {tok} cannot appear in a zone file")
         return code
@@ -298,20 +376,20 @@ class ZoneReader:
         elif "." not in text:  # one relative label, the common case
             raw = text.encode("utf-8", "surrogateescape")
             if len(raw) > 63:
-                raise WireError(f"bad name {text!r}: label over 63 octets")
+                raise WireError(f"bad name {shown(text)}: label over 63 octets")
             wire = bytes((len(raw),)) + raw + self.origin.wire
             if len(wire) > 255:
-                raise WireError(f"name {text!r} longer than 255 octets")
+                raise WireError(f"name {shown(text)} longer than 255 octets")
         else:
             absolute = text[-1] == "."
             raw = (text[:-1] if absolute else text).encode("utf-8", "surrogateescape")
             labels = raw.split(b".")
             if b"" in labels or max(map(len, labels)) > 63:
-                raise WireError(f"bad name {text!r}: empty label or label over 63 octets")
+                raise WireError(f"bad name {shown(text)}: empty label or label over 63 octets")
             wire = b"".join([bytes((len(x),)) + x for x in labels])
             wire += b"\0" if absolute else self.origin.wire
             if len(wire) > 255:
-                raise WireError(f"name {text!r} longer than 255 octets")
+                raise WireError(f"name {shown(text)} longer than 255 octets")
         return wire
 
     # --- directives ----------------------------------------------------------

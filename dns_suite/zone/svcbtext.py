@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from struct import pack
 
-from dns_suite.zone.errors import RdataError
+from dns_suite.zone.errors import RdataError, shown
 from dns_suite.zone.rdatatext import Glued, b64data, ipv4, ipv6, uint, unescape
 
 #: SvcParamKey names of the IANA registry (RFC 9460 §14.3.2; docpath: DNS over CoAP).
@@ -63,10 +63,10 @@ def svc_params(tokens: list[str]) -> bytes:
                 value = tokens[i][1:-1]
                 i += 1
             else:
-                raise RdataError(f"no value right after '=' in {tok!r} (RFC 9460 Appendix A)")
+                raise RdataError(f"no value right after '=' in {shown(tok)} (RFC 9460 Appendix A)")
         elif value[0] == '"':
             if len(value) < 2 or value[-1] != '"':
-                raise RdataError(f"unterminated quoted value in {tok!r}")
+                raise RdataError(f"unterminated quoted value in {shown(tok)}")
             value = value[1:-1]
         key, generic = _key(key_text)
         if key in params:
@@ -85,7 +85,7 @@ def _key(text: str) -> tuple[int, bool]:
         return code, False
     m = _GENERIC.fullmatch(text) if _KEY_TEXT.fullmatch(text) else None
     if m is None:
-        raise RdataError(f"unknown SvcParamKey {text!r} (RFC 9460 §2.1, §14.3.2)")
+        raise RdataError(f"unknown SvcParamKey {shown(text)} (RFC 9460 §2.1, §14.3.2)")
     code = int(m.group(1))
     if code > 0xFFFF:
         raise RdataError(f"SvcParamKey {text} over 65535")
