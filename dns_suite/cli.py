@@ -24,7 +24,7 @@ def _check_zone(args: argparse.Namespace) -> int:
 
     Returns:
         int: The exit code from the zone loader (0 when the zone is valid), 2 for a bad
-        ``--time``.
+        ``--time``, 1 when memory ran out (reported as an error, not a traceback).
     """
     from dns_suite.zone import loader, verify
 
@@ -33,16 +33,20 @@ def _check_zone(args: argparse.Namespace) -> int:
     except verify.TimeError as exc:
         print(f"dns-suite check-zone: {exc}", file=sys.stderr)
         return 2
-    return loader.check_zone_main(
-        args.origin,
-        args.file,
-        print_zone=args.print_zone,
-        allow_generate=args.allow_generate,
-        dnssec=args.dnssec,
-        now=now,
-        out=sys.stdout,
-        err=sys.stderr,
-    )
+    try:
+        return loader.check_zone_main(
+            args.origin,
+            args.file,
+            print_zone=args.print_zone,
+            allow_generate=args.allow_generate,
+            dnssec=args.dnssec,
+            now=now,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    except MemoryError:  # a last resort: the reader's limits should keep memory bounded
+        print(f"dns-suite check-zone: {args.file}: out of memory", file=sys.stderr)
+        return 1
 
 
 def _authoritative(args: argparse.Namespace) -> int:
@@ -301,12 +305,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="reject $GENERATE directives",
     )
-    check.add_argument(
+    dnssec = check.add_mutually_exclusive_group()  # both at once is a usage error (exit 2)
+    dnssec.add_argument(
         "--dnssec",
-        action=argparse.BooleanOptionalAction,
+        dest="dnssec",
+        action="store_const",
+        const=True,
         default=None,
-        help="verify signatures, keys and the NSEC/NSEC3 chain (default: when the apex has a "
-        "DNSKEY; --dnssec makes an unsigned zone an error, --no-dnssec skips it)",
+        help="verify signatures, keys and the NSEC/NSEC3 chain, and make an unsigned zone an "
+        "error (default: verify when the apex has a DNSKEY)",
+    )
+    dnssec.add_argument(
+        "--no-dnssec", dest="dnssec", action="store_const", const=False,
+        help="do not verify DNSSEC data",
     )
     check.add_argument(
         "--time",
