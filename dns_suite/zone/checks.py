@@ -29,15 +29,15 @@ def whole_zone_checks(origin: Name, nodes: dict[bytes, RRset]):
     okey = origin.key
     problems: list[Problem] = []
 
-    def report(severity: str, key: bytes, rrtype: int, reason: str) -> None:
+    def report(severity: str, key: bytes | None, rrtype: int | None, reason: str) -> None:
         problems.append(Problem(severity=severity, file="", line=0, reason=reason,
-                                owner=Name(key, key)))
+                                owner=None if key is None else Name(key, key), rrtype=rrtype))
 
     apex_types = {r.rrtype for r in _node(nodes, okey)}
-    if SOA not in apex_types:
-        report("error", okey, SOA, f"no SOA record at the apex {origin}")
+    if SOA not in apex_types:  # the file's problem, on no line (no owner to find one by)
+        report("error", None, SOA, f"no SOA record at the apex {origin}")
     if NS not in apex_types:
-        report("error", okey, NS, f"no NS records at the apex {origin}")
+        report("error", None, NS, f"no NS records at the apex {origin}")
     cuts, dnames = set(), set()
     for key, first in nodes.items():
         for r in first.chain():
@@ -65,10 +65,10 @@ def _walk_ancestors(okey, nodes, cuts, dnames, report) -> set[bytes]:
         k = key[key[0] + 1:]
         while len(k) > olen:
             if k in dnames:
-                report("error", key, first.rrtype, f"{first.owner} is below the DNAME at "
+                report("error", key, None, f"{first.owner} is below the DNAME at "
                        f"{Name(k, k)}")
             if k in cuts and any(r.rrtype not in (A, AAAA) for r in first.chain()):
-                report("warning", key, first.rrtype, f"{first.owner} is below the zone cut at "
+                report("warning", key, None, f"{first.owner} is below the zone cut at "
                        f"{Name(k, k)}: non-glue data occluded, not served")
             if k not in nodes:
                 ents.add(k)

@@ -7,8 +7,10 @@ a file and line. :func:`check_zone_main` is ``dns-suite check-zone``.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from dns_suite.zone.errors import ZoneError
 from dns_suite.zone.model import Problem, RRset, Zone, ZoneBuilder
 from dns_suite.zone.rdataout import FAST, owner_text
 from dns_suite.zone.rdatatext import rdata_to_text
-from dns_suite.zone.reader import ZoneReader
+from dns_suite.zone.reader import MAX_LINE, ZoneReader
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,18 +43,40 @@ class LoadResult:
 
 def _open_include(path: str, including: str) -> tuple[str, Iterable[str]]:
     full = path if os.path.isabs(path) else os.path.join(os.path.dirname(including), path)
-    handle = open(full, encoding="utf-8-sig", errors="surrogateescape")  # OSError here: at the directive
-    return full, _read_closing(handle)
+    return full, _read_lines(_open_regular(full))  # OSError here: at the directive
 
 
-def _read_closing(handle) -> Iterable[str]:
+def _open_regular(path: str) -> IO[str]:
+    """Open a zone file for reading as text; only a regular file is read (a device such as
+    /dev/zero, a FIFO or a directory never ends or never starts).
+
+    Raises:
+        OSError: cannot open it, or ``strerror`` "not a regular file".
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens without waiting for a writer
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return open(fd, encoding="utf-8-sig", errors="surrogateescape")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_lines(handle: IO[str]) -> Iterable[str]:
+    """The lines of ``handle``, closing it at the end; a line over ``MAX_LINE`` characters
+    comes in pieces (see :meth:`ZoneReader.records`), so memory stays bounded."""
     with handle:
-        yield from handle
+        yield from iter(partial(handle.readline, MAX_LINE + 1), "")
 
 
 def _lines(path: str) -> Iterable[str]:
-    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
-        yield from f
+    """The lines of the zone file ``path`` (see :func:`_read_lines`).
+
+    Raises:
+        OSError: cannot open it, or not a regular file.
+    """
+    return _read_lines(_open_regular(path))
 
 
 def load_zone(origin: str | Name, path: str, *, allow_generate: bool = True,
@@ -100,6 +124,10 @@ def _load(apex: Name, path: str, allow_generate: bool, rrclass: int) -> LoadResu
         return _failed(path, 0, f"cannot read: {exc.strerror or exc}")
     except UnicodeError as exc:
         return _failed(path, 0, f"cannot decode: {exc}")
+    except MemoryError:  # the limits of the reader should make this unreachable
+        errors = (*reader.errors, ZoneError(path, 0, "out of memory while loading"))
+        return LoadResult(zone=None, problems=tuple(_problem(e.file, e.line, e.reason)
+                                                    for e in errors))
     zone, problems = builder.build()
     return LoadResult(zone=zone, problems=tuple(_locate(problems, apex, path, allow_generate,
                                                         rrclass)))
@@ -114,29 +142,54 @@ def _failed(path: str, line: int, reason: str) -> LoadResult:
 
 
 def _locate(problems: list[Problem], apex: Name, path: str, allow_generate: bool,
-            rrclass: int) -> list[Problem]:
+            rrclass: int, empty: frozenset[bytes] = frozenset()) -> list[Problem]:
     """Fill in file and line of post-pass problems by reading the file again.
 
-    Only done when such problems exist, so a clean zone is read once.
+    A problem about an RRset (``rrtype`` set) gets the line of that RRset's first record,
+    else of its owner's first record; a name in ``empty`` (an empty non-terminal: no records)
+    gets the line of the first record below it. A problem without an owner (no SOA at the
+    apex) stays the file's, with no line. Only done when such problems exist, so a clean zone
+    is read once.
     """
     missing = {p.owner.key for p in problems if p.line == 0 and p.owner is not None}
     if not missing:
-        return sorted(problems, key=lambda p: (p.file, p.line))
-    found: dict[bytes, tuple[str, int]] = {}
+        return sorted((p if p.file else _in_file(p, path, p.line) for p in problems),
+                      key=lambda p: (p.file, p.line))
+    rrsets = {(p.owner.key, p.rrtype) for p in problems if p.line == 0 and p.owner is not None}
+    found: dict[object, tuple[str, int]] = {}  # key or (key, rrtype) -> (file, line)
+    below = empty & missing
+    shortest = min(map(len, below), default=0)
     reader = ZoneReader(apex, file=path, rrclass=rrclass, allow_generate=allow_generate,
                         open_include=_open_include)
-    for owner, _ttl, _t, _rd, file, line in reader.records(_lines(path)):
-        if owner.key in missing and owner.key not in found:
-            found[owner.key] = (file, line)
+    for owner, _ttl, rrtype, _rd, file, line in reader.records(_lines(path)):
+        key = owner.key
+        if key in missing:
+            found.setdefault(key, (file, line))
+            if (key, rrtype) in rrsets:
+                found.setdefault((key, rrtype), (file, line))
+        if below:  # an empty non-terminal's line: its first descendant's
+            up = key[key[0] + 1:]
+            while len(up) >= shortest:
+                if up in below:
+                    found.setdefault(up, (file, line))
+                up = up[up[0] + 1:]
     out = []
     for p in problems:
-        if p.line == 0 and p.owner is not None and p.owner.key in found:
-            file, line = found[p.owner.key]
-            p = Problem(severity=p.severity, file=file, line=line, reason=p.reason, owner=p.owner)
+        where = None
+        if p.line == 0 and p.owner is not None:
+            where = found.get((p.owner.key, p.rrtype)) or found.get(p.owner.key)
+        if where is not None:
+            p = Problem(severity=p.severity, file=where[0], line=where[1], reason=p.reason,
+                        owner=p.owner, rrtype=p.rrtype)
         elif not p.file:
-            p = Problem(severity=p.severity, file=path, line=p.line, reason=p.reason, owner=p.owner)
+            p = _in_file(p, path, p.line)
         out.append(p)
     return sorted(out, key=lambda p: (p.file, p.line))
+
+
+def _in_file(p: Problem, path: str, line: int) -> Problem:
+    return Problem(severity=p.severity, file=path, line=line, reason=p.reason, owner=p.owner,
+                   rrtype=p.rrtype)
 
 
 def zone_to_text(zone: Zone) -> Iterable[str]:
@@ -248,13 +301,16 @@ def _verify(zone: Zone, path: str, allow_generate: bool, require: bool, now: int
 
     started = time.monotonic()
     report = verify_zone(zone, now=now, require=require)
-    for p in _locate(report.problems, zone.origin, path, allow_generate, zone.rrclass):
+    for p in _locate(report.problems, zone.origin, path, allow_generate, zone.rrclass,
+                     empty=zone.ents):
         print(p, file=err)
     if report.signed and out is not None:
-        signers = ", ".join(report.dnskey_signers) or "no valid key"
+        keys = report.dnskey_signers
+        signers = (f"key{'s' if len(keys) > 1 else ''} {', '.join(keys)}" if keys
+                   else "no valid key")
         n = report.errors
         verdict = f"{n} error{'s' if n != 1 else ''}" if n else "verified"
         print(f"zone {zone.origin}: DNSSEC {verdict} at {format_time(now)}: {report.rrsets} "
               f"RRsets, {report.signatures} signatures, {report.denial or 'no'} chain, DNSKEY "
-              f"signed by key {signers} ({time.monotonic() - started:.1f} s)", file=out)
+              f"signed by {signers} ({time.monotonic() - started:.1f} s)", file=out)
     return 1 if report.errors else 0

@@ -101,16 +101,19 @@ class SigRRset(RRset):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
-    """A verdict on zone data. ``severity`` is ``"error"`` or ``"warning"``."""
+    """A verdict on zone data. ``severity`` is ``"error"`` or ``"warning"``; ``line`` 0 when
+    the problem is the file's, not a line's (printed as ``FILE: severity: reason``)."""
 
     severity: str
     file: str
     line: int
     reason: str
     owner: Name | None = None
+    rrtype: int | None = None  # the RRset the problem is about, when it is about one
 
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.severity}: {self.reason}"
+    def __str__(self) -> str:  # no line (0): the problem is the file's, not a line's
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.severity}: {self.reason}"
 
 
 class Zone:

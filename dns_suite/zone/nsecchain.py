@@ -97,7 +97,7 @@ def _bitmap_problem(listed: set[int], present: set[int]) -> str | None:
 
 def _report(out: list[Problem], key: bytes, rrtype: int, reason: str,
             severity: str = "error") -> None:
-    out.append(Problem(severity=severity, file="", line=0, owner=Name(key, key),
+    out.append(Problem(severity=severity, file="", line=0, owner=Name(key, key), rrtype=rrtype,
                        reason=f"{Name(key, key)}/{type_name(rrtype)}: {reason}"))
 
 

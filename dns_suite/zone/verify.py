@@ -165,7 +165,7 @@ class Report:
 
 def _problem(key: bytes, rrtype: int, reason: str, severity: str = "error") -> Problem:
     owner = Name(key, key)
-    return Problem(severity=severity, file="", line=0, owner=owner,
+    return Problem(severity=severity, file="", line=0, owner=owner, rrtype=rrtype,
                    reason=f"{owner}/{type_name(rrtype)}: {reason}")
 
 

@@ -338,3 +338,28 @@ def test_parse_time(text, seconds):
 def test_parse_time_rejects(text):
     with pytest.raises(TimeError):
         parse_time(text)
+
+
+def test_error_lines_are_the_rrsets_own_and_an_ents_first_descendants(signed, tmp_path):
+    """QA item 5: an error is on the line of its RRset's first record (not the owner's first
+    record, the SOA at line 1), an empty non-terminal's on the line of the first record below
+    it, never line 0; the summary names the DNSKEY signers readably."""
+    origin = "nsec3.ldns.test."
+    lines = [ln for ln in signed[origin].read_text().splitlines()
+             if ln.strip() and not ln.startswith(";")]
+    lines = _drop_nsec3_of("b.ent.")(_flip_signature("", "DNSKEY")(lines, origin), origin)
+    path = tmp_path / "zone.broken"
+    path.write_text("\n".join(lines) + "\n")
+    done = check_zone(origin, path)
+    assert done.returncode == 1
+    dnskey = 1 + next(i for i, ln in enumerate(lines) if _is(ln, origin, "DNSKEY"))
+    below = 1 + next(i for i, ln in enumerate(lines)
+                     if _fields(ln)[0].lower().endswith(f".b.ent.{origin}"))
+    assert dnskey > 1 and below > 1
+    errors = [ln for ln in done.stderr.splitlines() if ": error: " in ln]
+    assert any(ln.startswith(f"{path}:{dnskey}: error: {origin}/DNSKEY: bad signature")
+               for ln in errors), done.stderr
+    assert any(ln.startswith(f"{path}:{below}: error: b.ent.{origin}/NSEC3: no NSEC3 record "
+                             "(empty non-terminal)") for ln in errors), done.stderr
+    assert f"{path}:0:" not in done.stderr
+    assert "DNSKEY signed by no valid key" in done.stdout, done.stdout
