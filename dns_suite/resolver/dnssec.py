@@ -11,7 +11,7 @@ bogus data for :data:`~dns_suite.resolver.keychain.BOGUS_TTL`).
 data                              status
 ================================  ==============================================================
 no anchor above, or an NTA        INSECURE (nothing fetched)
-client set CD, or chain fetch     UNCHECKED (validated when a query without CD needs it)
+a chain fetch (DS, DNSKEY)        UNCHECKED (validated when a client's query needs it)
 signed RRset                      the signer's keys (chain of trust), then the signatures;
                                   a wildcard expansion also needs its no-closer-match proof
 unsigned RRset                    the keys of the zone asked: INSECURE zone -> INSECURE,
@@ -23,9 +23,10 @@ NXDOMAIN / NODATA                 SOA and NSEC/NSEC3 signatures, then the denial
 
 Secure denials feed :class:`~dns_suite.resolver.aggressive.AggressiveNsec` (RFC 8198,
 ``aggressive_nsec``), and :meth:`Validator.synthesise` answers a cache miss from it when allowed.
-When answering, :meth:`Validator.recheck` says a cached RRset must be fetched again (it was
-stored unvalidated and the client wants validation), :meth:`Validator.refusal` turns bogus
-data into SERVFAIL with its extended error (unless CD), and :meth:`Validator.records` adds
+A client's CD bit (RFC 4035 §3.2.2) does not stop validation, as in Unbound: secure data gets AD,
+and bogus data is returned instead of SERVFAIL. When answering, :meth:`Validator.recheck` says a
+cached RRset must be fetched again (it was stored unvalidated), :meth:`Validator.refusal` turns
+bogus data into SERVFAIL with its extended error (unless CD), and :meth:`Validator.records` adds
 RRSIGs and proofs for clients that set DO.
 """
 
@@ -124,8 +125,8 @@ class Validator:
         return self.aggressive.synthesise(name, qtype, ctx.now)
 
     def recheck(self, hit: Hit, name: Name, ctx: Budget) -> bool:
-        """A cached hit stored unvalidated that this client needs validated: ask again."""
-        return (hit.sec.status == UNCHECKED and not ctx.cd and not ctx.raw and hit.kind != C.SERVFAIL
+        """A cached hit stored unvalidated (a chain fetch) under an anchor: ask again, validated."""
+        return (hit.sec.status == UNCHECKED and not ctx.raw and hit.kind != C.SERVFAIL
                 and self.anchors.covered(name))
 
     def refusal(self, hit: Hit, ctx: Budget) -> Outcome | None:
@@ -147,7 +148,7 @@ class Validator:
     def check_reply(self, ctx: Budget, found: Classified, zone: Name, qtype: int
                     ) -> Generator[Ask, "Message | None", None]:
         """Validate ``found`` (a final reply from a server of ``zone``), filling ``found.sec``."""
-        validate = self.enabled and not ctx.cd and not ctx.raw
+        validate = self.enabled and not ctx.raw  # with CD too: AD on secure data, as Unbound
         for index, rrset in enumerate(found.chain):
             data = rrset[:-1] if rrset[0].rrtype == DNAME and rrset[-1].rrtype == CNAME else rrset
             key = (data[0].owner.key, data[0].rrtype)

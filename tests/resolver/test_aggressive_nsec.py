@@ -73,9 +73,11 @@ def test_goes_upstream(qname, qtype, flags, why) -> None:
     assert lab.resolver.validator.aggressive.synthesised == 0, why
 
 
-def test_cd_answer_is_not_ad() -> None:
-    reply, _ = _asked(_learned(), "ny.example.", do=True, cd=True)
-    assert reply.rcode() == dns.rcode.NXDOMAIN and not reply.flags & AD
+def test_cd_is_not_synthesised_but_validated_upstream() -> None:
+    lab = _learned()
+    reply, upstream = _asked(lab, "ny.example.", do=True, cd=True)
+    assert upstream > 0 and lab.resolver.validator.aggressive.synthesised == 0
+    assert reply.rcode() == dns.rcode.NXDOMAIN and reply.flags & AD  # validated though CD (as Unbound)
 
 
 def test_nodata_from_the_nsec_at_the_name() -> None:

@@ -40,7 +40,7 @@ CASES = [
     ("www.example.", "A", dict(do=True), "NOERROR", True, None, True),
     ("www.example.", "A", dict(ad=True), "NOERROR", True, None, False),
     ("www.example.", "A", dict(), "NOERROR", False, None, False),
-    ("www.example.", "A", dict(do=True, cd=True), "NOERROR", False, None, True),
+    ("www.example.", "A", dict(do=True, cd=True), "NOERROR", True, None, True),  # validated anyway (as Unbound)
     ("alias.example.", "A", dict(do=True), "NOERROR", True, None, True),
     ("nx.example.", "A", dict(do=True), "NXDOMAIN", True, None, False),
     ("www.example.", "TXT", dict(ad=True), "NOERROR", True, None, False),
