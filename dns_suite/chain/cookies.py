@@ -118,13 +118,14 @@ class CookieJar:
         previous: the secret before the last rotation, still accepted.
         required_above: UDP queries per second (per client address) above which a client
             that sends a cookie must show a valid server cookie; 0: never required.
+        recursive: the replies made here have RA set (a resolver's, RFC 1035 §4.1.1).
 
     Raises:
         ValueError: a secret is not 16 octets.
     """
 
     def __init__(self, secret: bytes, *, clock: Callable[[], float], previous: bytes | None = None,
-                 required_above: float = 0) -> None:
+                 required_above: float = 0, recursive: bool = False) -> None:
         for s in (secret, previous):
             if s is not None and len(s) != 16:
                 raise ValueError(f"cookie secret of {len(s)} octets (16 expected)")
@@ -134,6 +135,7 @@ class CookieJar:
         self._valid: dict[bytes, bool] = {}   # cookie + address -> made with the current secret
         self._made: dict[bytes, tuple[int, bytes]] = {}  # client cookie + address -> (stamp, option)
         self.badcookies = 0  # BADCOOKIE replies sent
+        self.ra = Flag.RA if recursive else 0
 
     def rotate(self, secret: bytes) -> None:
         """Make ``secret`` current; the current one stays accepted as the previous one."""
@@ -225,15 +227,15 @@ class CookieJar:
         limit = max(512, unpack_from("!H", query, rdata - 8)[0]) if udp else 65535
         if verdict is Verdict.MALFORMED:
             return Prepared(query=stripped, option=None, verdict=verdict,
-                            reply=_reply(query, Rcode.FORMERR, None))
+                            reply=_reply(query, Rcode.FORMERR, None, self.ra))
         if (udp and verdict is not Verdict.VALID and self.gate is not None
                 and not self.gate.take(client, now)):
             self.badcookies += 1
             return Prepared(query=stripped, option=option, verdict=verdict,
-                            reply=_reply(query, Rcode.BADCOOKIE, option))
+                            reply=_reply(query, Rcode.BADCOOKIE, option, self.ra))
         if query[4:6] == b"\0\0" and query[2] & 0x78 == 0:  # cookie-only query (§5.4)
             return Prepared(query=stripped, option=option, verdict=verdict,
-                            reply=_reply(query, Rcode.NOERROR, option))
+                            reply=_reply(query, Rcode.NOERROR, option, self.ra))
         return Prepared(query=stripped, option=option, verdict=verdict, limit=limit)
 
 
@@ -281,14 +283,15 @@ def finish(prepared: Prepared, reply: bytes | None) -> bytes | None:
     return add_option(reply, COOKIE, prepared.option, prepared.limit)
 
 
-def _reply(query: bytes, rcode: int, option: bytes | None) -> bytes | None:
-    """A reply made here: the query's ID, opcode, RD/CD and question, ``rcode``, our cookie."""
+def _reply(query: bytes, rcode: int, option: bytes | None, ra: int = 0) -> bytes | None:
+    """A reply made here: the query's ID, opcode, RD/CD and question, ``rcode``, our cookie;
+    ``ra``: ``Flag.RA`` for a resolver's replies, else 0."""
     try:
         msg = decode(query)
     except WireError:
-        return query[:2] + bytes((0x80 | (query[2] & 0x79), Rcode.FORMERR)) + bytes(8)
+        return query[:2] + bytes((0x80 | (query[2] & 0x79), Rcode.FORMERR | (0x80 if ra else 0))) + bytes(8)
     opts = (EdnsOption(code=COOKIE, data=option),) if option is not None else ()
-    reply = Message(id=msg.id, flags=Flag.QR | (msg.flags & (Flag.RD | Flag.CD)), opcode=msg.opcode,
+    reply = Message(id=msg.id, flags=Flag.QR | ra | (msg.flags & (Flag.RD | Flag.CD)), opcode=msg.opcode,
                     rcode=rcode, question=msg.question[:1],
                     edns=Edns(payload=REPLY_PAYLOAD, options=opts))
     return encode(reply)

@@ -43,7 +43,8 @@ class ResolverProtection:
 
         self.cfg = cfg
         secret = bytes.fromhex(cfg.cookie_secret) if cfg.cookie_secret else secrets.token_bytes(16)
-        self.jar = cookies.CookieJar(secret, clock=time.time, required_above=cfg.cookies_required_above)
+        self.jar = cookies.CookieJar(secret, clock=time.time, required_above=cfg.cookies_required_above,
+                                     recursive=True)
         self.limiter = QueryRateLimiter(cfg.client_rate) if cfg.client_rate > 0 else None
         self.encrypted: EncryptedListeners | None = None
 

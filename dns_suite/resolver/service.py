@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import secrets
 import signal
 import socket
@@ -61,7 +62,7 @@ from dns_suite.resolver.observe import Observer, child_feed, serve_parent
 from dns_suite.chain.cookies import finish as finish_cookie
 from dns_suite.resolver.protect import ResolverProtection
 from dns_suite.resolver.settings import Hints, ServerSet, Settings
-from dns_suite.resolver.trust import TrustAnchors
+from dns_suite.resolver.trust import TrustAnchorError, TrustAnchors, parse_anchors
 from dns_suite.resolver.validate import unusable_anchors
 from dns_suite.resolver.upstream import Upstream
 from dns_suite.wire.name import Name
@@ -87,12 +88,23 @@ def settings_from_config(cfg: ResolverConfig) -> Settings:
 
     Raises:
         OSError: a trust anchor file cannot be read.
-        TrustAnchorError: an anchor or NTA cannot be read (checked here, before the core sees it).
+        TrustAnchorError: an anchor or NTA cannot be read (checked here, before the core sees it);
+            the message names the file, or the ``trust_anchors`` entry, it came from.
     """
     knobs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(Settings) if f.name != "forwards"}
+    sources = [(f"trust_anchors[{i}]", text) for i, text in enumerate(cfg.trust_anchors)]
     for path in cfg.trust_anchor_files:
         with open(path, encoding="utf-8") as handle:
-            knobs["trust_anchors"] += (handle.read(),)
+            sources.append((path, handle.read()))
+    for source, text in sources:
+        try:
+            parse_anchors(text)
+        except TrustAnchorError as exc:  # dnspython's "<input>:N:" is the line it stopped on,
+            # past the end of line of the bad record: "near line N", N at most the last line
+            last = text.rstrip("\n").count("\n") + 1
+            reason = re.sub(r"<input>:(\d+):", lambda m: f"near line {min(int(m.group(1)), last)}:", str(exc))
+            raise TrustAnchorError(f"{source}: {reason}") from None
+    knobs["trust_anchors"] = tuple(text for _, text in sources)
     checked = TrustAnchors((), knobs["trust_anchors"], knobs["negative_trust_anchors"])
     for name in unusable_anchors(checked):
         log.warning("trust anchor for %s has no DS digest/algorithm or DNSKEY algorithm this validator "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dns.edns
+import dns.flags
 import dns.message
 import dns.rcode
 import pytest
@@ -173,6 +174,13 @@ def test_malformed_cookie_gets_formerr() -> None:
     prepared = jar().prepare(query(b"\x01\x02\x03"), "192.0.2.1", udp=True)
     reply = dns.message.from_wire(prepared.reply)
     assert reply.rcode() == dns.rcode.FORMERR
+    assert not reply.flags & dns.flags.RA  # an authoritative server's
+
+
+def test_a_resolvers_jar_sets_ra_on_its_replies() -> None:
+    j = jar(recursive=True)
+    reply = dns.message.from_wire(j.prepare(query(b"\x01\x02\x03"), "192.0.2.1", udp=True).reply)
+    assert reply.rcode() == dns.rcode.FORMERR and reply.flags & dns.flags.RA
 
 
 def test_cookie_only_query_is_answered_here() -> None:

@@ -78,3 +78,20 @@ def test_service_warns_of_an_unusable_anchor(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="dns_suite.resolver"):
         settings_from_config(ResolverConfig(trust_anchors=(". IN DS 3 13 9 abcd",)))
     assert "trust anchor for . has no DS digest" in caplog.text
+
+
+def test_a_bad_anchor_is_reported_with_its_file_or_entry(tmp_path) -> None:
+    import pytest
+
+    from dns_suite.config import ResolverConfig
+    from dns_suite.resolver.service import settings_from_config
+    from dns_suite.resolver.trust import TrustAnchorError
+
+    path = tmp_path / "lab.ds"
+    path.write_text("; the lab's root\n. IN DS 1 13 2 " + "ab" * 32 + "\ngarbage here\n")
+    with pytest.raises(TrustAnchorError) as info:
+        settings_from_config(ResolverConfig(trust_anchor_files=(str(path),)))
+    assert str(info.value).startswith(f"{path}: ") and "near line 3" in str(info.value)
+    with pytest.raises(TrustAnchorError) as info:
+        settings_from_config(ResolverConfig(trust_anchors=(". IN DS 1 13 2 " + "ab" * 32, ". IN DS 1 2")))
+    assert str(info.value).startswith("trust_anchors[1]: ")
