@@ -193,8 +193,23 @@ def _symlink(target: str, path: str) -> None:
 
 
 def _mkdir(path: str, mode: int) -> None:
-    os.makedirs(path, exist_ok=True)
-    os.chmod(path, mode)
+    """Create the folder ``path`` with exactly ``mode`` (whatever the umask) when it is missing.
+
+    An existing folder is left as it is: its mode is the owner's choice (a state folder of 0750
+    for a group that reads the certificates), never changed, so never loosened. Missing parents
+    are created with the default mode (0777 less the umask).
+    """
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            return
+    os.chmod(path, mode)  # ours: the umask may have narrowed it
 
 
 def _ca_slug(directory_url: str) -> str:
@@ -319,6 +334,7 @@ class Store:
         number = 1 + max((int(d) for d in os.listdir(versions) if d.isdigit()), default=0)
         tmp = os.path.join(versions, f".tmp-{number}-{secrets.token_hex(4)}")
         os.mkdir(tmp, 0o755)
+        os.chmod(tmp, 0o755)  # the umask may have narrowed it; the key file inside is 0600
         contents = {"privkey.pem": key_pem, "cert.pem": cert_pem, "chain.pem": chain_pem,
                     "fullchain.pem": cert_pem + chain_pem}
         try:

@@ -178,3 +178,35 @@ def test_status_and_lock(tmp_path) -> None:
             pass
     with store.lock("web"):  # released
         pass
+
+
+def test_existing_folders_keep_their_modes(tmp_path) -> None:
+    """Only folders the store creates get its modes; a user's own modes (tighter or looser,
+    e.g. a state folder of 0750 for a group that reads the certificates) are left alone."""
+    root = tmp_path / "state"
+    chosen = {root: 0o750, root / "accounts": 0o711, root / "certs": 0o700, root / "status": 0o750}
+    for path in chosen:  # made in order: root first
+        path.mkdir()
+        path.chmod(chosen[path])
+    store = Store(str(root))
+    store.account_key("https://127.0.0.1:14000/dir")
+    key = new_key_pem("ecdsa-p256")
+    store.install("web", key_pem=key, cert_pem=make_cert(key), chain_pem=CHAIN)
+    store.save_status("web", {})
+    with store.lock("web"):
+        pass
+    assert {p: stat.S_IMODE(p.stat().st_mode) for p in chosen} == chosen
+    old = os.umask(0o077)  # created folders get exactly the store's modes, whatever the umask
+    try:
+        fresh = Store(str(tmp_path / "new" / "state"))
+        fresh.account_key("https://127.0.0.1:14000/dir")
+        fresh.install("web", key_pem=key, cert_pem=make_cert(key), chain_pem=CHAIN)
+    finally:
+        os.umask(old)
+    made = tmp_path / "new" / "state"
+    assert {str(p.relative_to(made)): stat.S_IMODE(p.stat().st_mode)
+            for p in (made, made / "accounts", made / "accounts" / "127.0.0.1_14000_dir", made / "certs",
+                      made / "certs" / "web", made / "certs" / "web" / "versions",
+                      made / "certs" / "web" / "versions" / "1")} == {
+        ".": 0o700, "accounts": 0o700, "accounts/127.0.0.1_14000_dir": 0o700, "certs": 0o755,
+        "certs/web": 0o755, "certs/web/versions": 0o755, "certs/web/versions/1": 0o755}
