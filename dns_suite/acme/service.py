@@ -111,6 +111,11 @@ class Service:
     # ------------------------------------------------------------------ state
 
     def _load(self, cert: AcmeCertificateConfig) -> tuple[plan.Issued | None, plan.Memory, dict[str, Any]]:
+        """The certificate in use, the plan's memory and the status file's dict.
+
+        The memory is marked revoked when the status file says the stored version was revoked
+        (``revoked_version``, written by :meth:`revoke`), even if the memory itself was lost.
+        """
         status = self.store.load_status(cert.name)
         try:
             memory = plan.memory_from_json(status.get("memory") or {})
@@ -119,6 +124,8 @@ class Service:
             memory = plan.Memory()
         memory = self._unsaved.get(cert.name, memory)  # a failure newer than the file (disk full)
         bundle = self.store.current(cert.name)
+        if bundle is not None and status.get("revoked_version") == bundle.version and not memory.revoked:
+            memory = dataclasses.replace(memory, revoked=True)
         return (cert_facts(bundle.cert_pem) if bundle else None), memory, status
 
     def _save(self, cert: AcmeCertificateConfig, memory: plan.Memory, decision: plan.Decision | None,
@@ -283,33 +290,63 @@ class Service:
         return await self.attempt(cert, decision.memory, decision.replaces)
 
     async def revoke(self, name: str, reason: str) -> None:
+        """Revoke the stored certificate (RFC 8555 §7.6) and schedule a new one at once.
+
+        The status file records ``revoked_at`` (wall seconds), ``revoked_version`` and
+        ``revoked_reason``; the plan's memory is marked revoked, so ``renew``/``run`` issue a new
+        certificate at once (subject to the backoff after failures) and ``status`` shows it.
+
+        Args:
+            name: The certificate's name (its folder).
+            reason: A key of :data:`~dns_suite.acme.agent.REVOCATION_REASONS`.
+
+        Raises:
+            DnsSuiteError: No such certificate in the config, or none stored.
+            AcmeError: The CA refused or could not be reached.
+        """
         cert = self.certificate(name)
         bundle = self.store.current(name)
         if bundle is None:
             raise DnsSuiteError(f"certificate {name} has no stored certificate to revoke")
         await self.agent.revoke(bundle.cert_pem, REVOCATION_REASONS[reason])
-        _, memory, _ = self._load(cert)
+        issued, memory, _ = self._load(cert)
         memory = dataclasses.replace(memory, revoked=True)
-        self._save(cert, memory, None, revoked_at=int(self.clock()), revoked_version=bundle.version)
+        decision = plan.decide(cert.names, issued, memory, now=int(self.clock()), rand=self.rand, ari=self.ari)
+        self._save(cert, decision.memory, decision, revoked_at=int(self.clock()), revoked_version=bundle.version,
+                   revoked_reason=reason)
         log.info("%s: revoked version %d (%s)", name, bundle.version, reason)
 
     def status(self, out: TextIO) -> None:
+        """Write each certificate's names, folder, not-after, revocation, next renewal and last
+        error (times in UTC, RFC 3339) to ``out``."""
         now = int(self.clock())
         for cert in self.cfg.certificate:
             issued, memory, status = self._load(cert)
             decision = plan.decide(cert.names, issued, memory, now=now, rand=lambda: 0.0)
-            nxt = status.get("next_attempt", decision.at)
+            nxt, why = status.get("next_attempt", decision.at), status.get("next_reason", decision.reason)
+            if decision.action == "issue":  # at once (no, revoked, other names): the file may be older
+                nxt, why = decision.at, decision.reason
             lines = [f"{cert.name}: {' '.join(cert.names)}",
                      f"  folder:       {self.store.folder(cert.name)}",
                      f"  not after:    {_iso(issued.not_after) if issued else '-'}"
-                     + (" (revoked)" if memory.revoked else ""),
-                     f"  next renewal: {_iso(int(nxt))}{' (due now)' if nxt <= now else ''}"
-                     f" - {status.get('next_reason', decision.reason)}",
-                     f"  last error:   {memory.last_error or '-'}"
-                     + (f" at {_iso(memory.last_error_at)}" if memory.last_error_at else "")]
+                     + (" (revoked)" if memory.revoked else "")]
+            if memory.revoked:
+                lines.append(f"  revoked:      {_revoked(status)}")
+            lines += [f"  next renewal: {_iso(int(nxt))}{' (due now)' if nxt <= now else ''} - {why}",
+                      f"  last error:   {memory.last_error or '-'}"
+                      + (f" at {_iso(memory.last_error_at)}" if memory.last_error_at else "")]
             if memory.failures:
                 lines.append(f"  failures:     {memory.failures}")
             out.write("\n".join(lines) + "\n")
+
+
+def _revoked(status: dict[str, Any]) -> str:
+    """``2025-01-01T02:00:00Z (version 1, keyCompromise)`` from the status file's revocation keys."""
+    when = status.get("revoked_at")
+    facts = [f"version {status['revoked_version']}"] if "revoked_version" in status else []
+    facts += [str(status["revoked_reason"])] if status.get("revoked_reason") else []
+    text = _iso(int(when)) if isinstance(when, (int, float)) else "yes (time not recorded)"
+    return text + (f" ({', '.join(facts)})" if facts else "")
 
 
 def _iso(seconds: int) -> str:

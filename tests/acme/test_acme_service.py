@@ -4,6 +4,7 @@ and followed (``replaces`` sent), failures backed off, the daemon stopped mid-is
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 
 from dns_suite.acme import plan
@@ -28,6 +29,7 @@ class FakeAgent:
         self.issued: list[str | None] = []
         self.ari_fetches = 0
         self.cancelled = False
+        self.revoked: list[int] = []
 
     async def offers_ari(self) -> bool:
         return True
@@ -35,6 +37,9 @@ class FakeAgent:
     async def renewal_info(self, issued):
         self.ari_fetches += 1
         return json.loads(RECORDED_ARI["body"]), RECORDED_ARI["headers"]["Retry-After"]
+
+    async def revoke(self, cert_pem, reason=0):
+        self.revoked.append(reason)
 
     async def issue(self, cert, target, *, replaces=None):
         self.issued.append(replaces)
@@ -136,3 +141,41 @@ def test_disk_full_is_a_failure_with_backoff_not_a_loop(tmp_path, monkeypatch) -
     asyncio.run(svc2.renew_due())
     assert len(fake2.issued) == 1, "the backoff holds even when the status file cannot be written"
     assert real_save
+
+
+def test_revoked_certificate_is_shown_revoked_and_replaced_at_once(tmp_path) -> None:
+    svc, fake = service(tmp_path, T0 + 3600)
+    install_first(svc)
+    asyncio.run(svc.renew_due())  # schedules the renewal inside the ARI window, days ahead
+    assert svc.store.load_status("web")["next_attempt"] > T0 + 86400
+    svc.clock = lambda: T0 + 7200
+    asyncio.run(svc.revoke("web", "keyCompromise"))
+    assert fake.revoked == [1]
+    status = svc.store.load_status("web")
+    assert (status["revoked_at"], status["revoked_version"], status["revoked_reason"]) == (
+        T0 + 7200, 1, "keyCompromise")
+    assert status["next_attempt"] == T0 + 7200 and "revoked" in status["next_reason"]
+    out = io.StringIO()
+    svc.status(out)
+    text = out.getvalue()
+    assert "  revoked:      2025-01-01T02:00:00Z (version 1, keyCompromise)" in text
+    assert "  next renewal: 2025-01-01T02:00:00Z (due now) - the certificate was revoked" in text
+    svc.clock = lambda: T0 + 7260
+    wake, failed = asyncio.run(svc.renew_due())  # the daemon's pass: a new certificate at once
+    assert failed == 0 and len(fake.issued) == 1 and svc.store.current("web").version == 2
+    out = io.StringIO()
+    svc.status(out)
+    assert "(revoked)" not in out.getvalue() and "  revoked:" not in out.getvalue()
+
+
+def test_revocation_is_kept_with_the_version_when_the_memory_is_lost(tmp_path) -> None:
+    """The status file's revoked_version marks the stored version revoked even when the plan's
+    memory in it is unreadable (the memory starts afresh)."""
+    svc, fake = service(tmp_path, T0 + 3600)
+    install_first(svc)
+    asyncio.run(svc.revoke("web", "superseded"))
+    status = svc.store.load_status("web")
+    status["memory"] = {"failures": "garbled"}
+    svc.store.save_status("web", status)
+    asyncio.run(svc.renew_due())
+    assert len(fake.issued) == 1 and svc.store.current("web").version == 2
