@@ -25,6 +25,7 @@ becomes :class:`AcmeError` carrying the problem document and the response's Retr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -43,6 +44,7 @@ from dns_suite.config import AcmeCertificateConfig, AcmeConfig
 from dns_suite.errors import DnsSuiteError
 
 from . import plan
+from .names import acme_names
 from .store import Bundle, Store, cert_facts, key_matches, new_key_pem, split_chain
 
 __all__ = ["AcmeError", "Agent", "BAD_NONCE_TRIES", "REVOCATION_REASONS"]
@@ -221,7 +223,8 @@ class Agent:
         """Obtain a certificate for ``cert.names`` and install it (see the module docstring).
 
         Args:
-            cert: The certificate's config.
+            cert: The certificate's config; its names are ordered as :func:`.names.acme_names`
+                makes them (lowercase, IDNA A-labels).
             target: Where the TXT records go (``dns01.UpdateTarget``), passed to ``publish``.
             replaces: ARI identifier of the certificate being renewed (RFC 9773 §5), or None.
 
@@ -229,12 +232,14 @@ class Agent:
             The installed version.
 
         Raises:
+            names.NameConversionError: A name cannot be made an identifier (nothing sent).
             AcmeError: The CA refused or failed (with its problem document), could not be
                 reached, or the order timed out.
             dns01.PublishError, dns01.PropagationError: the TXT records could not be published
                 or proven (nothing left behind).
         """
         started = time.monotonic()
+        cert = dataclasses.replace(cert, names=acme_names(cert.names))
         key_task = asyncio.create_task(asyncio.to_thread(new_key_pem, cert.key_type))
         try:
             order, authzs = await self._new_order(cert, replaces)

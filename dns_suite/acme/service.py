@@ -40,6 +40,7 @@ from dns_suite.wire.tsigkeys import KeyFileError, parse_key_file
 
 from . import dns01, plan
 from .agent import REVOCATION_REASONS, AcmeError, Agent
+from .names import acme_certificates
 from .store import Bundle, Store, StoreError, cert_facts
 
 __all__ = ["COMMAND_TIMEOUT", "Service", "main", "update_target"]
@@ -88,10 +89,15 @@ def update_target(cfg: AcmeConfig, cert: AcmeCertificateConfig) -> dns01.UpdateT
 
 
 class Service:
-    """The commands over one config: an agent, a store and the wall clock."""
+    """The commands over one config: an agent, a store and the wall clock.
+
+    Raises:
+        DnsSuiteError: A certificate's names are unusable (:func:`.names.acme_certificates`).
+    """
 
     def __init__(self, cfg: AcmeConfig, *, agent: Agent | None = None, clock: Callable[[], float] = time.time,
                  rand: plan.Rand = _random) -> None:
+        cfg = dataclasses.replace(cfg, certificate=acme_certificates(cfg.certificate))
         self.cfg, self.clock, self.rand = cfg, clock, rand
         self.store = Store(cfg.state_dir, keep=cfg.keep_versions)
         self.agent = agent or Agent(cfg, self.store, clock=clock)

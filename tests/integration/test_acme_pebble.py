@@ -261,6 +261,27 @@ def test_revoke_then_renew_issues_again(always_valid, tmp_path) -> None:
     assert not plan.memory_from_json(service.store.load_status("example")["memory"]).revoked
 
 
+def test_names_are_lowercased_and_idna_converted(always_valid, tmp_path) -> None:
+    """Mixed case and a U-label in the config: the order, the TXT names and the certificate use
+    lowercase A-labels, and the config spelled another way is still the same certificate."""
+    cfg = dataclasses.replace(config(always_valid, tmp_path), certificate=(AcmeCertificateConfig(
+        name="example", names=("Example.TEST", "*.Example.test", "Bücher.example.TEST")),))
+    standin = StandIn()
+    service = Service(cfg, agent=make_agent(cfg, standin))
+    service.target = lambda cfg, cert: TARGET
+    assert asyncio.run(service.issue("example"))
+    wanted = ["*.example.test", "example.test", "xn--bcher-kva.example.test"]
+    assert sorted(cert_facts(service.store.current("example").cert_pem).names) == wanted
+    published = [e for e in standin.events if e[0] == "publish"][0][1]
+    assert sorted(name for name, _ in published) == ["example.test", "example.test", "xn--bcher-kva.example.test"]
+    respelled = dataclasses.replace(cfg, certificate=(AcmeCertificateConfig(
+        name="example", names=("EXAMPLE.test", "xn--bcher-kva.example.test", "*.example.test.")),))
+    for spelling in (cfg, respelled):
+        again = standin_service(spelling)
+        wake, failed = asyncio.run(again.renew_due())
+        assert failed == 0 and again.store.current("example").version == 1, "not a new certificate"
+
+
 def test_post_renewal_command_environment(always_valid, tmp_path) -> None:
     out = tmp_path / "hook.out"
     command = (f'env | grep ^DNS_SUITE_ | sort > {out}; test "$(readlink -f "$DNS_SUITE_KEY_PATH")" = '
