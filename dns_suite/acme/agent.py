@@ -20,6 +20,14 @@ polling sleeps a fixed second. :meth:`Agent.issue` does, for one certificate:
 ``dns01.unpublish`` runs whenever something was published, also on failure. ``badNonce`` is
 retried up to :data:`BAD_NONCE_TRIES` times per request (the library retries once). A CA error
 becomes :class:`AcmeError` carrying the problem document and the response's Retry-After.
+
+Timeouts: every HTTP request to the CA has :data:`CONNECT_TIMEOUT` seconds to connect (TCP and
+the TLS handshake) and :data:`REQUEST_TIMEOUT` seconds for each read (``requests``' timeout, set
+through ``ClientNetwork(timeout=(connect, read))``), and each call to the CA (one request with its
+nonce fetch and badNonce retries) is abandoned after :data:`REQUEST_TIMEOUT` seconds in all. So a
+CA that accepts the connection and never answers fails the step within that time, as
+:class:`AcmeError` with ``unreachable`` set, instead of holding the agent (the library's default
+is 45 s per read, and nothing bounds a whole call).
 """
 
 from __future__ import annotations
@@ -47,11 +55,13 @@ from . import plan
 from .names import acme_names
 from .store import Bundle, Store, cert_facts, key_matches, new_key_pem, split_chain
 
-__all__ = ["AcmeError", "Agent", "BAD_NONCE_TRIES", "REVOCATION_REASONS"]
+__all__ = ["AcmeError", "Agent", "BAD_NONCE_TRIES", "CONNECT_TIMEOUT", "REQUEST_TIMEOUT", "REVOCATION_REASONS"]
 
 log = logging.getLogger("dns_suite.acme")
 
 BAD_NONCE_TRIES = 10  # attempts of one POST while the CA answers badNonce
+CONNECT_TIMEOUT = 10.0  # seconds to connect to the CA (TCP and TLS handshake)
+REQUEST_TIMEOUT = 30.0  # seconds for each read, and for a whole call to the CA
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.05, 1.5, 1.0  # seconds: authorization and order polling
 REVOCATION_REASONS = {"unspecified": 0, "keyCompromise": 1, "affiliationChanged": 3, "superseded": 4,
                       "cessationOfOperation": 5}
@@ -64,13 +74,16 @@ class AcmeError(DnsSuiteError):
     Attributes:
         problem: The CA's problem document (RFC 7807 / RFC 8555 §6.7) as a dict, or None.
         retry_after: The CA's Retry-After as a wall time (seconds since the epoch), or None.
+        unreachable: The CA could not be reached or did not answer in time (network error,
+            timeout), as opposed to an answer refusing the request.
     """
 
     def __init__(self, message: str, *, problem: dict[str, Any] | None = None,
-                 retry_after: int | None = None) -> None:
+                 retry_after: int | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.problem = problem
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 class _NewOrder(messages.NewOrder):
@@ -125,14 +138,17 @@ class Agent:
         store: Where keys and certificates live.
         publish, unpublish: ``dns01.publish``/``dns01.unpublish`` (replaceable in tests).
         clock: Wall time in seconds.
+        timeouts: ``(connect, request)`` seconds for the CA's HTTPS (module docstring); both > 0.
     """
 
     def __init__(self, cfg: AcmeConfig, store: Store, *,
                  publish: Callable[..., Awaitable[Any]] | None = None,
                  unpublish: Callable[[Any], Awaitable[None]] | None = None,
                  withdraw: Callable[..., Awaitable[None]] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 timeouts: tuple[float, float] = (CONNECT_TIMEOUT, REQUEST_TIMEOUT)) -> None:
         self.cfg, self.store, self.clock = cfg, store, clock
+        self.timeouts = timeouts
         self.publish = publish or _dns01().publish
         self.unpublish = unpublish or _dns01().unpublish
         self.withdraw = withdraw or _dns01().withdraw
@@ -144,9 +160,15 @@ class Agent:
     # ------------------------------------------------------------------ calls to the CA
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a blocking library call in a thread; CA and network errors become AcmeError."""
+        """Run a blocking library call in a thread, for at most the request timeout in all; CA
+        and network errors and the timeout become AcmeError (``unreachable`` for the last two)."""
+        whole = self.timeouts[1]
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await asyncio.wait_for(asyncio.to_thread(fn, *args), whole)
+        except asyncio.TimeoutError:  # the thread ends at its own read timeout; a new network next time
+            self._net = None
+            raise AcmeError(f"{what}: the CA at {self.url} did not answer within {whole:g} s",
+                            unreachable=True) from None
         except messages.Error as exc:
             problem = json.loads(exc.json_dumps())
             raise AcmeError(f"{what}: the CA says: {exc}", problem=problem,
@@ -157,7 +179,7 @@ class Agent:
                             retry_after=self._retry_after()) from None
         except OSError as exc:  # requests' errors are OSErrors: refused, TLS, timeout
             self._net = None
-            raise AcmeError(f"{what}: cannot reach the CA at {self.url}: {exc}") from None
+            raise AcmeError(f"{what}: cannot reach the CA at {self.url}: {exc}", unreachable=True) from None
 
     def _retry_after(self) -> int | None:
         response = self._net.last_response if self._net else None
@@ -176,7 +198,7 @@ class Agent:
                 log.info("created account key for %s", self.url)
             key = serialization.load_pem_private_key(key_pem, password=None)
             net = _Network(key=jose.JWKEC(key=key), alg=jose.ES256, verify_ssl=self.cfg.ca_bundle or True,
-                           user_agent="dns-suite-acme")
+                           user_agent="dns-suite-acme", timeout=self.timeouts)  # requests: (connect, read)
             self._net = net
             self._directory = await self._call("directory", acme_client.ClientV2.get_directory, self.url, net)
             self._account = False

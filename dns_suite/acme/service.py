@@ -152,9 +152,18 @@ class Service:
 
     # ------------------------------------------------------------------ one certificate
 
-    async def attempt(self, cert: AcmeCertificateConfig, memory: plan.Memory, replaces: str | None) -> bool:
-        """Issue ``cert`` now and record the outcome; True on success. Never raises DnsSuiteError."""
+    async def attempt(self, cert: AcmeCertificateConfig, memory: plan.Memory, replaces: str | None, *,
+                      down: AcmeError | None = None) -> bool:
+        """Issue ``cert`` now and record the outcome; True on success. Never raises DnsSuiteError.
+
+        Args:
+            cert, memory, replaces: The certificate, its memory and the ARI ``replaces``.
+            down: The CA did not answer earlier in this pass (``AcmeError.unreachable``): record
+                this error as the attempt's failure (with the usual backoff) without asking again.
+        """
         try:
+            if down is not None:
+                raise down
             with self.store.lock(cert.name):
                 bundle = await self.agent.issue(cert, self.target(self.cfg, cert), replaces=replaces)
         except (DnsSuiteError, OSError) as exc:  # OSError: the state folder (disk full, read-only)
@@ -226,11 +235,12 @@ class Service:
         Returns:
             ``(wall time of the next due attempt, number of failed attempts in this pass)``.
         """
+        down = None  # the CA did not answer: every due certificate fails (and backs off) without asking again
         try:
             self.ari = offered = await self.agent.offers_ari()
         except AcmeError as exc:
             log.warning("directory: %s", exc)
-            offered = False
+            offered, down = False, (exc if exc.unreachable else None)
         wake, failed = self.clock() + MAX_SLEEP, 0
         for cert in self.cfg.certificate:
             if only and cert.name not in only:
@@ -246,7 +256,7 @@ class Service:
                                    ari=offered, force=force)
             if decision.due:
                 log.info("%s: %s (%s)", cert.name, decision.action, decision.reason)
-                if not await self.attempt(cert, decision.memory, decision.replaces):
+                if not await self.attempt(cert, decision.memory, decision.replaces, down=down):
                     failed += 1
                 issued, memory, status = self._load(cert)
                 wake = min(wake, float(status.get("next_attempt", wake)))
@@ -289,11 +299,14 @@ class Service:
     async def issue(self, name: str) -> bool:
         cert = self.certificate(name)
         issued, memory, _ = self._load(cert)
-        with contextlib.suppress(AcmeError):
+        down = None
+        try:
             self.ari = await self.agent.offers_ari()
+        except AcmeError as exc:
+            down = exc if exc.unreachable else None
         decision = plan.decide(cert.names, issued, memory, now=int(self.clock()), rand=self.rand,
                                ari=self.ari, force=True)
-        return await self.attempt(cert, decision.memory, decision.replaces)
+        return await self.attempt(cert, decision.memory, decision.replaces, down=down)
 
     async def revoke(self, name: str, reason: str) -> None:
         """Revoke the stored certificate (RFC 8555 §7.6) and schedule a new one at once.
