@@ -1,9 +1,10 @@
 """Zone-file text (RFC 1035 §5) -> records, fast.
 
 How it works: lines are read one at a time. A line with none of ``;"()\\``
-is split on whitespace (the fast path); other lines go through a small
-regex tokenizer that understands comments, quoted strings, escapes and
-parentheses that carry a record over several lines. Each logical record is
+is split on whitespace (the fast path); other lines go through the small
+regex tokenizer of :mod:`dns_suite.zone.tokens` (comments, quoted strings,
+escapes, parentheses that carry a record over several lines), which also holds
+the token and line limits. Each logical record is
 then read as ``[owner] [ttl] [class] type rdata`` (TTL and class in either
 order); the rdata is turned into wire octets by the per-type parsers of
 :mod:`dns_suite.zone.rdatatext`, or by dnspython for rare mnemonics.
@@ -17,116 +18,31 @@ The reader is pure: file contents arrive as iterables of lines, and
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Iterable, Iterator
 
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.name import Name
 from dns_suite.wire.types import RRClass, RRType
 from dns_suite.zone.errors import RdataError, ZoneError, clipped, shown
-from dns_suite.zone.rdatatext import PARSERS, Glued, generic, parse_rare
+from dns_suite.zone.rdatatext import PARSERS, generic, parse_rare
+# Also reader's public names (loader, rdatatext and tests import MAX_LINE, MAX_TOKEN, parse_ttl from here)
+from dns_suite.zone.tokens import (MAX_LINE, MAX_TOKEN, MAX_TTL, SPECIAL, overlong, parse_ttl,  # noqa: F401
+                                   tokenize)
 
 #: ``(owner, ttl, rrtype, rdata, file, line)`` as yielded by :meth:`ZoneReader.records`.
 Record = tuple[Name, int, int, bytes, str, int]
 #: ``open_include(path, including_file) -> (file_name, lines)``; raises OSError.
 IncludeOpener = Callable[[str, str], tuple[str, Iterable[str]]]
 
-MAX_TTL = 0x7FFFFFFF  # RFC 2181 §8
 MAX_INCLUDE_DEPTH = 16
 MAX_GENERATE = 1_000_000  # records from all $GENERATE lines of one zone
 MAX_ERRORS = 100
 MAX_RDATA = 65535  # octets (RDLENGTH is 16 bits, RFC 1035 §3.2.1)
-#: Characters of one token: the longest that can be valid is the hex of the largest rdata
-#: (``\\# 65535`` and 131,070 hex digits); a <character-string> is at most 1,022 (255 ``\\DDD``).
-MAX_TOKEN = 131_072
-#: Characters of one line, and of the lines of one parenthesised record together (1 MiB).
-#: A longer line reaches the reader in pieces of ``MAX_LINE + 1`` characters (see
-#: :meth:`ZoneReader.records`) and is refused without being held whole.
-MAX_LINE = 1 << 20
 _NAME_CACHE_MAX = 65536
 
-_SPECIAL = re.compile(r'[;"()\\]')
-# Possessive (``*+``, ``++``): a long token is scanned with no backtracking stack (a greedy
-# group kept ~200 octets per character of it: 1 MiB of token took ~200 MB).
-_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*+")|(;.*)|([()])|((?:[^\s"();\\]|\\.)++)|(\S))')
-_TTL_PART = re.compile(r"([0-9]+)([wdhms]?)", re.IGNORECASE)
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _META = frozenset({41, 249, 250, 251, 252, 253, 254, 255})  # OPT, TKEY, TSIG, IXFR ... ANY
 _TYPES = {m.to_text(): int(m) for m in RRType if int(m) not in _META}
 _CLASSES = {"IN": 1, "CH": 3, "HS": 4, "CS": 2}
-
-
-def parse_ttl(tok: str) -> int:
-    """A TTL in seconds: decimal, or BIND units (``1h30m``, ``2w``).
-
-    Raises:
-        RdataError: not a TTL, or over 2**31-1 (RFC 2181 §8).
-    """
-    if tok.isdigit() and tok.isascii():
-        value = int(tok)
-    else:
-        parts = _TTL_PART.findall(tok)
-        if not parts or "".join(n + u for n, u in parts) != tok or not all(u for _, u in parts):
-            raise RdataError(f"bad TTL {shown(tok)}")
-        value = sum(int(n) * _UNITS[u.lower()] for n, u in parts)
-    if value > MAX_TTL:
-        raise RdataError(f"TTL {tok} over 2**31-1 seconds")
-    return value
-
-
-def tokenize(line: str) -> tuple[list[str], int]:
-    """Split one line into tokens; quoted strings keep their quotes.
-
-    Returns:
-        ``(tokens, paren_delta)``: parentheses are not tokens, their net
-        count is returned instead. A quoted string that follows the previous
-        token with no whitespace between is a :class:`Glued` (SVCB ``key="v"``).
-
-    Raises:
-        RdataError: an unterminated quoted string or stray backslash.
-    """
-    tokens: list[str] = []
-    depth = 0
-    last_end = -1  # where the last token ended, for Glued
-    pos, end = 0, len(line.rstrip("\r\n"))
-    while pos < end:
-        m = _TOKEN.match(line, pos, end)
-        if m is None or m.end() == pos:
-            break
-        pos = m.end()
-        quoted, comment, paren, word, stray = m.groups()
-        if comment is not None:
-            break
-        if paren is not None:
-            depth += 1 if paren == "(" else -1
-        elif quoted is not None:
-            tokens.append(Glued(quoted) if m.start(1) == last_end else quoted)
-            last_end = pos
-        elif word is not None:
-            tokens.append(word)
-            last_end = pos
-        elif stray is not None:
-            raise RdataError("unterminated quoted string" if stray == '"' else f"bad character {shown(stray)}")
-    return tokens, depth
-
-
-def _long_token(text: str) -> tuple[int, bool]:
-    """The length of the first token of ``text`` over :data:`MAX_TOKEN` characters (0 when
-    none) and whether it runs to the end of ``text``; an unterminated quoted string runs to
-    the end."""
-    pos, end = 0, len(text)
-    while pos < end:
-        m = _TOKEN.match(text, pos, end)
-        if m is None or m.end() == pos or m.lastindex == 2:  # the end, or a comment
-            break
-        group = m.lastindex
-        if group == 5 and m.group(5) == '"':
-            n = end - m.start(5)
-            return (n, True) if n > MAX_TOKEN else (0, False)
-        if m.end(group) - m.start(group) > MAX_TOKEN:
-            return m.end(group) - m.start(group), m.end() == end
-        pos = m.end()
-    return 0, False
 
 
 class ZoneReader:
@@ -180,7 +96,7 @@ class ZoneReader:
                 over-long line stop the file at once (binary data).
         """
         file = self.file if file is None else file
-        special = _SPECIAL.search
+        special = SPECIAL.search
         record = self._record
         acc: list[str] = []
         depth = start = size = 0
@@ -233,24 +149,15 @@ class ZoneReader:
             self._fail(file, start, "unbalanced '(' at end of file")
 
     def _overlong(self, line: str, pieces: Iterator[str], file: str, lineno: int) -> bool:
-        """Check a line of over :data:`MAX_TOKEN` characters (rare): True when it was refused,
-        for a token over :data:`MAX_TOKEN` or the line over :data:`MAX_LINE` characters; the
-        line's further pieces are then skipped unread into any token.
+        """Check a line of over :data:`MAX_TOKEN` characters (rare) with
+        :func:`~dns_suite.zone.tokens.overlong`: True when it was refused (its further
+        pieces then skipped).
 
         Raises:
             ZoneError: the line holds NUL octets (a binary file): the file is not read on.
         """
-        cut = False
-        piece = line
-        while len(piece) == MAX_LINE + 1 and piece[-1] != "\n":  # a piece of a longer line
-            piece, cut = next(pieces, ""), True
-        length, at_end = _long_token(line)
-        if length:
-            plus = "+" if cut and at_end else ""
-            reason = f"token too long ({length}{plus} characters, max {MAX_TOKEN})"
-        elif cut or len(line.rstrip("\r\n")) > MAX_LINE:
-            reason = f"line too long ({len(line)}{'+' if cut else ''} characters, max {MAX_LINE})"
-        else:
+        reason = overlong(line, pieces)
+        if reason is None:
             return False
         if "\0" in line:
             raise ZoneError(file, lineno, f"{reason}, with NUL octets: binary data, not a zone "
