@@ -40,6 +40,8 @@ import dns.tsig
 import dns.update
 import dns.zone
 
+from peers import free_port
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0  # seconds for the server to answer after start
 STOP_TIMEOUT = 15.0  # seconds between SIGTERM and SIGKILL
@@ -77,21 +79,6 @@ class TestSetupError(RuntimeError):
 def missing(*programs: str) -> list[str]:
     """Programs of ``programs`` that are not installed."""
     return [p for p in programs if shutil.which(p) is None]
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 for both UDP and TCP (as of now)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((HOST, 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind((HOST, port))
-                except OSError:
-                    continue
-                return port
-    raise TestSetupError("no free port found")
 
 
 # --------------------------------------------------------------------------- keys

@@ -20,7 +20,6 @@ import importlib.util
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from peers import free_port  # noqa: E402
 from test_observe import http, wait_for  # noqa: E402 - the same HTTP probe and polling
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -56,19 +56,6 @@ def _need_tools() -> None:
     if importlib.util.find_spec("podman_compose") is None:
         missing.append("podman-compose (pip, test extras)")
     assert not missing, f"missing: {', '.join(missing)} (scripts/test installs them)"
-
-
-def free_port() -> int:
-    """A port free for TCP and UDP on 127.0.0.1."""
-    while True:
-        with socket.socket() as tcp, socket.socket(type=socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
 
 
 def dig(port: int, *args: str) -> str:

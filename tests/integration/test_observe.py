@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,8 @@ from pathlib import Path
 import dns.message
 import dns.query
 import pytest
+
+from peers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +35,6 @@ mail A 192.0.2.2
 QUERIES = "www.obs.test A\nobs.test MX\nwww.obs.test AAAA\nnope.obs.test A\nmail.obs.test A\n"
 DNSPERF_SECONDS = 5
 DNSPERF_RATE = 2000  # queries per second: well below what either service answers on 2 cores
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http(port: int, path: str) -> tuple[int, str]:

@@ -6,7 +6,6 @@ import base64
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,15 +17,11 @@ import dns.tsigkeyring
 import dns.update
 import pytest
 
+from peers import free_port
+
 pytestmark = pytest.mark.integration
 SECRET = base64.b64encode(os.urandom(32)).decode()
 ZONE = "$ORIGIN prim.test.\n$TTL 300\n@ SOA ns hostmaster {serial} 3600 600 86400 60\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.{serial}\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ask(port: int, name: str, qtype: str = "A") -> dns.message.Message:

@@ -14,6 +14,8 @@ import dns.query
 import dns.rcode
 import pytest
 
+from peers import free_port
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "wire"))
 import malformed_corpus  # noqa: E402
 
@@ -26,12 +28,6 @@ $TTL 300
 ns A 127.0.0.1
 www A 192.0.2.{serial}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Service:

@@ -8,7 +8,9 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,6 +19,9 @@ from dns_suite.chain.metrics import LATENCY_BUCKETS
 from dns_suite.net.feed import Feed, Receiver
 from dns_suite.net.observe import ObserveServer, render_metrics
 from dns_suite.runtime import JsonFormatter
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "integration"))
+from peers import free_port  # noqa: E402 - the integration tests' helper
 
 SNAPSHOT = {
     "dns_queries": {("authoritative", "udp", "A", "NOERROR"): 3, ("authoritative", "tcp", "MX", "NXDOMAIN"): 1},
@@ -51,19 +56,13 @@ def test_a_failing_snapshot_does_not_break_the_scrape(caplog) -> None:
     assert "boom" in caplog.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_endpoints() -> None:
     import aiohttp
 
     state = {"ready": False}
 
     async def main():
-        port = _free_port()
+        port = free_port()
         server = ObserveServer(("127.0.0.1", port), lambda: SNAPSHOT,
                                lambda: (state["ready"], "zones loaded" if state["ready"] else "loading"))
         await server.start()
