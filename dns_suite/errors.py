@@ -8,6 +8,24 @@ class DnsSuiteError(Exception):
     """Root of every exception raised on purpose by dns_suite."""
 
 
+class FileLineError(DnsSuiteError):
+    """An operator's file is wrong at a line (a zone file, a key file): the operator's fault.
+
+    Printed as ``FILE:LINE: REASON``, or ``FILE: REASON`` when not tied to a line.
+
+    Attributes:
+        file (str): The file as named.
+        line (int): 1-based line of the fault (0 when not tied to a line).
+        reason (str): What is wrong.
+    """
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
+        self.file = file
+        self.line = line
+        self.reason = reason
+
+
 class ConfigError(DnsSuiteError):
     """A configuration file is wrong: the operator's fault.
 

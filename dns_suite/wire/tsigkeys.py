@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from dns_suite.errors import DnsSuiteError
+from dns_suite.errors import DnsSuiteError, FileLineError
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.name import Name
 from dns_suite.wire.tsig import ALGORITHMS, TsigKey, algorithm_name
@@ -45,7 +45,7 @@ _TRUNCATED = re.compile(r"^(hmac-[a-z0-9]+)-([0-9]+)$", re.IGNORECASE)
 _SHORT_NAMES = {"hmac-md5.sig-alg.reg.int.": "hmac-md5"}
 
 
-class KeyFileError(DnsSuiteError):
+class KeyFileError(FileLineError):
     """A key file is wrong: the operator's fault.
 
     Attributes:
@@ -53,12 +53,6 @@ class KeyFileError(DnsSuiteError):
         line: 1-based line of the fault (0 when not tied to a line).
         reason: what is wrong.
     """
-
-    def __init__(self, file: str, line: int, reason: str) -> None:
-        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
-        self.file = file
-        self.line = line
-        self.reason = reason
 
 
 class KeyConfigError(DnsSuiteError):

@@ -1,6 +1,6 @@
 """Errors of zone files and zone data, and how error messages quote zone text."""
 
-from dns_suite.errors import DnsSuiteError
+from dns_suite.errors import FileLineError
 
 #: Characters of a token quoted in an error message; a longer one is cut, with its length.
 SHOWN = 60
@@ -8,7 +8,7 @@ SHOWN = 60
 MAX_REASON = 240
 
 
-class ZoneError(DnsSuiteError):
+class ZoneError(FileLineError):
     """A zone file is wrong: the operator's fault.
 
     Attributes:
@@ -16,12 +16,6 @@ class ZoneError(DnsSuiteError):
         line: 1-based line number (0 when not tied to a line).
         reason: what is wrong.
     """
-
-    def __init__(self, file: str, line: int, reason: str) -> None:
-        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
-        self.file = file
-        self.line = line
-        self.reason = reason
 
 
 class RdataError(ValueError):
