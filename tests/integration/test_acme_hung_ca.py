@@ -8,7 +8,6 @@ import asyncio
 import socket
 import ssl
 import threading
-import time
 
 import pytest
 
@@ -81,11 +80,10 @@ def test_a_silent_ca_fails_within_the_timeout(tmp_path, tls) -> None:
     with SilentCA(tmp_path, tls=tls) as ca:
         cfg = config(ca, tmp_path)
         agent = Agent(cfg, Store(cfg.state_dir), timeouts=TIMEOUTS)
-        started = time.monotonic()
         with pytest.raises(AcmeError) as info:
             asyncio.run(agent.connect())
-        elapsed = time.monotonic() - started
-    assert elapsed < 4 * TIMEOUTS[1], elapsed
+    # the timeouts ended it: the TLS handshake's read (connect timeout) or the whole request's
+    assert "timed out" in str(info.value) or f"did not answer within {TIMEOUTS[1]:g} s" in str(info.value)
     assert info.value.unreachable and str(info.value).startswith("directory: ")
     assert ca.url in str(info.value), str(info.value)
     if tls:
@@ -99,10 +97,8 @@ def test_issue_and_the_daemon_pass_back_off_from_a_silent_ca(tmp_path) -> None:
         svc = Service(cfg, clock=lambda: now[0], rand=lambda: 0.0)
         svc.agent = Agent(cfg, svc.store, timeouts=TIMEOUTS, clock=lambda: now[0])
         svc.target = lambda cfg, cert: "not reached"
-        started = time.monotonic()
         assert not asyncio.run(svc.issue("web"))
-        assert time.monotonic() - started < 3 * TIMEOUTS[1], "one timeout, not one per step"
-        assert len(ca.held) == 1, "the CA is asked once, not again for the order"
+        assert len(ca.held) == 1, "the CA is asked once (one timeout), not again for the order"
         memory = plan.memory_from_json(svc.store.load_status("web")["memory"])
         assert memory.failures == 1 and memory.retry_at == T0 + 60
         assert f"did not answer within {TIMEOUTS[1]:g} s" in memory.last_error
