@@ -1013,6 +1013,9 @@ class AcmeConfig:
         propagation_timeout (float): Seconds to wait for every authoritative server to show the
             TXT records before giving up.
         order_timeout (float): Seconds for the CA to validate and finalize an order.
+        ca_connect_timeout (float): Seconds to connect to the CA (TCP and TLS handshake).
+        ca_request_timeout (float): Seconds for each read from the CA, and for a whole call to it
+            (a CA that accepts and never answers fails then).
         retry_min, retry_max (float): Backoff after failures: the first delay and the cap,
             seconds (a CA's Retry-After is honoured beyond it).
         keep_versions (int): Certificate versions kept per certificate (>= 1).
@@ -1032,6 +1035,8 @@ class AcmeConfig:
     state_dir: str = _field("/var/lib/dns-suite/acme", check=non_empty)
     propagation_timeout: float = _field(120.0, check=positive_seconds)
     order_timeout: float = _field(90.0, check=positive_seconds)
+    ca_connect_timeout: float = _field(10.0, check=positive_seconds)
+    ca_request_timeout: float = _field(30.0, check=positive_seconds)
     retry_min: float = _field(60.0, check=positive_seconds)
     retry_max: float = _field(86400.0, check=positive_seconds)
     keep_versions: int = _field(5, check=between(1, 1000))

@@ -22,7 +22,8 @@ retried up to :data:`BAD_NONCE_TRIES` times per request (the library retries onc
 becomes :class:`AcmeError` carrying the problem document and the response's Retry-After.
 
 Timeouts: every HTTP request to the CA has :data:`CONNECT_TIMEOUT` seconds to connect (TCP and
-the TLS handshake) and :data:`REQUEST_TIMEOUT` seconds for each read (``requests``' timeout, set
+the TLS handshake; config ``ca_connect_timeout``) and :data:`REQUEST_TIMEOUT` seconds for each
+read (``ca_request_timeout``) (``requests``' timeout, set
 through ``ClientNetwork(timeout=(connect, read))``), and each call to the CA (one request with its
 nonce fetch and badNonce retries) is abandoned after :data:`REQUEST_TIMEOUT` seconds in all. So a
 CA that accepts the connection and never answers fails the step within that time, as

@@ -100,7 +100,8 @@ class Service:
         cfg = dataclasses.replace(cfg, certificate=acme_certificates(cfg.certificate))
         self.cfg, self.clock, self.rand = cfg, clock, rand
         self.store = Store(cfg.state_dir, keep=cfg.keep_versions)
-        self.agent = agent or Agent(cfg, self.store, clock=clock)
+        self.agent = agent or Agent(cfg, self.store, clock=clock,
+                                    timeouts=(cfg.ca_connect_timeout, cfg.ca_request_timeout))
         self.policy = plan.Policy(retry_min=cfg.retry_min, retry_max=cfg.retry_max)
         self.ari = False  # the CA offers renewalInfo (learnt from its directory)
         self.target = update_target  # (cfg, cert) -> where the TXT records go

@@ -179,3 +179,11 @@ def test_revocation_is_kept_with_the_version_when_the_memory_is_lost(tmp_path) -
     svc.store.save_status("web", status)
     asyncio.run(svc.renew_due())
     assert len(fake.issued) == 1 and svc.store.current("web").version == 2
+
+
+def test_ca_timeouts_come_from_the_config(tmp_path) -> None:
+    from dns_suite.config import AcmeConfig
+    from dns_suite.acme.service import Service
+
+    cfg = AcmeConfig(state_dir=str(tmp_path / "state"), ca_connect_timeout=2.5, ca_request_timeout=7.0)
+    assert Service(cfg).agent.timeouts == (2.5, 7.0)
