@@ -6,11 +6,10 @@ from typing import Callable, Generator
 
 from dns_suite.resolver.servers import ServerTable
 from dns_suite.resolver.settings import Settings
-from dns_suite.resolver.state import Ask, Budget
+from dns_suite.resolver.state import CD, RD, TC, Ask, Budget
 from dns_suite.wire.edns import Edns
 from dns_suite.wire.message import Message, Question, encode
 from dns_suite.wire.name import Name
-from dns_suite.wire.types import Flag
 
 FORMERR = 1
 
@@ -37,7 +36,7 @@ class Asker:
             reply = yield self._make_ask(ctx, address, port, qname, qtype, rd=rd, tcp=tcp, edns=edns)
             if reply is None:
                 return None
-            if reply.flags & Flag.TC:
+            if reply.flags & TC:
                 if tcp:
                     return None
                 tcp = True
@@ -54,7 +53,7 @@ class Asker:
             qname = _randomise_case(qname, self.randbits)
         question = Question(qname=qname, qtype=qtype)
         qid = self.randbits(16)
-        flags = (Flag.RD if rd else 0) | (Flag.CD if ctx.cd else 0)
+        flags = (RD if rd else 0) | (CD if ctx.cd else 0)
         wire = encode(Message(id=qid, flags=flags, question=(question,), edns=edns))
         return Ask(address=address, port=port, tcp=tcp, wire=wire, qid=qid, question=question,
                    timeout=self.servers.timeout_for(address))

@@ -31,13 +31,12 @@ from dns_suite.resolver.cache import Cache
 from dns_suite.resolver.dnssec import Validator
 from dns_suite.resolver.localzones import answer_locally, local_zones
 from dns_suite.resolver.resolution import Iteration
-from dns_suite.resolver.state import Ask, Budget, Outcome
+from dns_suite.resolver.state import AA, AD, CD, QR, RA, RD, Ask, Budget, Outcome
 from dns_suite.resolver.servers import ServerTable
 from dns_suite.resolver.settings import Hints, Settings
 from dns_suite.wire.edns import Edns, ede_option
 from dns_suite.wire.errors import WireError
 from dns_suite.wire.message import Message, Question, decode, encode
-from dns_suite.wire.types import Flag
 
 log = logging.getLogger("dns_suite.resolver")
 
@@ -115,7 +114,7 @@ class Resolver:
             msg = decode(query)
         except WireError:
             return [Answer(client=client, wire=_header_reply(query, FORMERR))] if len(query) >= 12 else []
-        if msg.flags & Flag.QR:
+        if msg.flags & QR:
             return []
         if now - self._swept > _SWEEP_INTERVAL:
             self.cache.expired(now)
@@ -130,8 +129,8 @@ class Resolver:
                 outcome = Outcome(rcode=local.rcode, answer=local.answer, authority=local.authority, aa=True)
                 return [Answer(client=client, wire=_render(msg, outcome, tcp))]
         do = bool(msg.edns and msg.edns.do)
-        cd = bool(msg.flags & Flag.CD)
-        if not msg.flags & Flag.RD:
+        cd = bool(msg.flags & CD)
+        if not msg.flags & RD:
             return [Answer(client=client, wire=self._from_cache_only(msg, Budget(now=now, do=do, cd=cd), tcp))]
         key = (q.qname.key, q.qtype, do, cd)
         entry = _Client(handle=client, query=msg, tcp=tcp, wire=query)
@@ -311,7 +310,7 @@ def _refusal(msg: Message) -> int | None:
 
 def _matches(msg: Message, ask: Ask, case_exact: bool) -> bool:
     """RFC 5452 §9.1: the reply's ID and question are the query's."""
-    if msg.id != ask.qid or not msg.flags & Flag.QR:
+    if msg.id != ask.qid or not msg.flags & QR:
         return False
     if not msg.question:
         return msg.rcode in _NO_ANSWER_QUESTION_OK
@@ -323,9 +322,9 @@ def _matches(msg: Message, ask: Ask, case_exact: bool) -> bool:
 def _render(query: Message, outcome: Outcome, tcp: bool) -> bytes:
     """The client's reply: its ID, question, RD and CD; RA set; EDNS when it used EDNS; AD when
     the answer is secure and the client set DO or AD (RFC 4035 §3.2.3, RFC 6840 §5.7)."""
-    flags = Flag.QR | Flag.RA | (query.flags & (Flag.RD | Flag.CD)) | (Flag.AA if outcome.aa else 0)
-    if outcome.secure and (query.flags & Flag.AD or query.edns is not None and query.edns.do):
-        flags |= Flag.AD
+    flags = QR | RA | (query.flags & (RD | CD)) | (AA if outcome.aa else 0)
+    if outcome.secure and (query.flags & AD or query.edns is not None and query.edns.do):
+        flags |= AD
     edns = None
     if query.edns is not None:
         options = (ede_option(*outcome.ede),) if outcome.ede is not None else ()

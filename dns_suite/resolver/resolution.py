@@ -381,4 +381,7 @@ def _ttl(rrs: tuple[RR, ...], ttl: int) -> tuple[RR, ...]:
 
 
 def _address_text(rr: RR) -> str:
-    return str(ipaddress.ip_address(rr.rdata))
+    rdata = rr.rdata
+    if len(rdata) == 4:  # A: what str(ipaddress.ip_address) gives, without its object (several per miss)
+        return "%d.%d.%d.%d" % (rdata[0], rdata[1], rdata[2], rdata[3])
+    return str(ipaddress.ip_address(rdata))

@@ -31,6 +31,8 @@ from dns_suite.wire.message import RR, Message
 from dns_suite.wire.name import Name, decode_name
 from dns_suite.wire.types import Flag
 
+_AA, _RA = int(Flag.AA), int(Flag.RA)  # plain ints: an IntFlag's & builds an enum member
+
 A, NS, CNAME, SOA, AAAA, DNAME, ANY = 1, 2, 5, 6, 28, 39, 255
 DS, RRSIG, NSEC, NSEC3 = 43, 46, 47, 50
 NOERROR, NXDOMAIN_RCODE = 0, 3
@@ -161,7 +163,7 @@ def classify(reply: Message, zone: Name, qname: Name, qtype: int) -> Classified:
         WireError: a CNAME, DNAME or NS rdata is not a name.
     """
     found = _classify(reply, zone, qname, qtype)
-    found.aa = bool(reply.flags & Flag.AA)
+    found.aa = bool(reply.flags & _AA)
     if found.kind != THROWAWAY:
         _keep_dnssec(found, reply, zone)
     return found
@@ -213,8 +215,8 @@ def _classify(reply: Message, zone: Name, qname: Name, qtype: int) -> Classified
         return referral
     if any(rr.rrtype == NS and not rr.owner.is_subdomain(zone) for rr in reply.authority):
         return Classified(kind=LAME)  # an upward referral, AA or not
-    aa = bool(reply.flags & Flag.AA)
-    if not aa and (_foreign_ns(reply.authority, zone, end) or reply.flags & Flag.RA):
+    aa = bool(reply.flags & _AA)
+    if not aa and (_foreign_ns(reply.authority, zone, end) or reply.flags & _RA):
         return Classified(kind=LAME)
     return _with_ns(Classified(kind=NODATA, chain=chain, end=end), reply, authority, zone, end)
 
@@ -252,7 +254,7 @@ def _referral(reply: Message, authority: dict[tuple[bytes, int], RRset], zone: N
 def _with_ns(found: Classified, reply: Message, authority: dict[tuple[bytes, int], RRset], zone: Name,
              end: Name) -> Classified:
     """An authoritative answer's own NS (the child's side, RFC 2181 §5.4.1) and their addresses."""
-    if not reply.flags & Flag.AA:
+    if not reply.flags & _AA:
         return found
     for (key, rrtype), rrset in authority.items():
         if rrtype == NS and end.is_subdomain(rrset[0].owner):

@@ -8,6 +8,11 @@ from dns_suite.resolver import cache as C
 from dns_suite.resolver.cache import Hit
 from dns_suite.wire.message import RR, Question
 from dns_suite.wire.name import Name
+from dns_suite.wire.types import Flag
+
+# Header bits as plain ints for the per-query paths: Flag is an IntFlag, and each of its & and |
+# builds an enum member (about 15 per cache miss, some 5 % of a miss's CPU under cProfile).
+QR, AA, TC, RD, RA, AD, CD = (int(f) for f in (Flag.QR, Flag.AA, Flag.TC, Flag.RD, Flag.RA, Flag.AD, Flag.CD))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
